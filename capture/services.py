@@ -1,0 +1,176 @@
+"""Writes to leads and their timeline. Views, the API and tasks call these; nothing else
+creates a Lead or an Activity.
+
+Errors are raised as ``django.core.exceptions.ValidationError`` keyed by field, which
+forms show beside the field and the API turns into a 400 with per-field messages.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from capture.models import Activity, ActivityKind, Lead, normalize_email
+
+# Contact and firmographic fields a person or integration may set directly.
+EDITABLE_FIELDS = (
+    "email",
+    "first_name",
+    "last_name",
+    "company",
+    "job_title",
+    "phone",
+    "website",
+    "country",
+    "industry",
+    "company_size",
+    "attributes",
+    "marketing_consent",
+)
+
+DUPLICATE_EMAIL_MESSAGE = "A lead with this email already exists."
+
+
+def _duplicate_email_error() -> ValidationError:
+    return ValidationError({"email": [ValidationError(DUPLICATE_EMAIL_MESSAGE, code="unique")]})
+
+
+def _check_fields(fields: dict[str, Any]) -> None:
+    unknown = set(fields) - set(EDITABLE_FIELDS)
+    if unknown:
+        # A programming error, not user input: callers pass only editable fields.
+        raise TypeError(f"Not editable through lead services: {', '.join(sorted(unknown))}")
+
+
+def _validate_attributes(value: Any) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError({"attributes": "Custom attributes must be an object of name: value."})
+    for key, item in value.items():
+        if not isinstance(key, str) or not key.strip() or len(key) > 100:
+            raise ValidationError({"attributes": f"Invalid attribute name: {key!r}."})
+        if not (item is None or isinstance(item, str | int | float | bool | list)):
+            raise ValidationError(
+                {"attributes": f"Attribute {key!r} must be text, a number, true/false or a list."}
+            )
+
+
+def _full_clean(lead: Lead) -> None:
+    # Constraints are checked by the database (the lower(email) one races otherwise);
+    # full_clean here is for field validation: email format, lengths, choices.
+    lead.full_clean(validate_constraints=False, validate_unique=False)
+    _validate_attributes(lead.attributes)
+
+
+def _email_taken(email: str, *, exclude_pk: int | None = None) -> bool:
+    qs = Lead.objects.with_email(email)
+    if exclude_pk is not None:
+        qs = qs.exclude(pk=exclude_pk)
+    return qs.exists()
+
+
+def activity_record(
+    *,
+    lead: Lead,
+    kind: str,
+    data: dict[str, Any] | None = None,
+    actor=None,
+    occurred_at: datetime | None = None,
+) -> Activity:
+    """Append an activity to the lead's timeline and queue its follow-up work on commit."""
+    from capture.tasks import activity_process
+
+    occurred_at = occurred_at or timezone.now()
+    activity = Activity.objects.create(
+        lead=lead, kind=kind, data=data or {}, actor=actor, occurred_at=occurred_at
+    )
+    # A conditional update, so a late-arriving older event never moves the date back.
+    Lead.objects.filter(pk=lead.pk, last_activity_at__lt=occurred_at).update(
+        last_activity_at=occurred_at
+    )
+    lead.last_activity_at = max(lead.last_activity_at, occurred_at)
+    transaction.on_commit(lambda: activity_process.delay(activity.pk))
+    return activity
+
+
+@transaction.atomic
+def lead_create(*, actor=None, source: str = "manual", **fields: Any) -> Lead:
+    """Create a lead by hand or through the API. Raises ValidationError on bad input,
+    including a second lead for an email that differs only in case or spaces."""
+    _check_fields(fields)
+    fields["email"] = (fields.get("email") or "").strip()
+    lead = Lead(source=source, **fields)
+    if lead.marketing_consent:
+        lead.consent_at = timezone.now()
+    _full_clean(lead)
+    if _email_taken(lead.email):
+        raise _duplicate_email_error()
+    try:
+        # A savepoint, so a lost race on the unique index leaves the caller's
+        # transaction usable and surfaces as the same per-field error.
+        with transaction.atomic():
+            lead.save()
+    except IntegrityError as exc:
+        if _email_taken(lead.email):
+            raise _duplicate_email_error() from exc
+        raise
+    activity_record(
+        lead=lead,
+        kind=ActivityKind.LEAD_CREATED,
+        actor=actor,
+        data={"source": source, "fields": _present(lead, fields)},
+    )
+    return lead
+
+
+def _present(lead: Lead, fields: dict[str, Any]) -> dict[str, Any]:
+    values = {f: getattr(lead, f) for f in fields}
+    return {f: _jsonable(v) for f, v in values.items() if v not in ("", None, {})}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+@transaction.atomic
+def lead_update(*, lead: Lead, actor=None, **fields: Any) -> Lead:
+    """Change contact fields; records one lead_updated activity listing what changed."""
+    _check_fields(fields)
+    if "email" in fields:
+        fields["email"] = (fields["email"] or "").strip()
+    changes = {
+        name: {"old": _jsonable(getattr(lead, name)), "new": _jsonable(value)}
+        for name, value in fields.items()
+        if getattr(lead, name) != value
+    }
+    if not changes:
+        return lead
+    for name, value in fields.items():
+        setattr(lead, name, value)
+    if "marketing_consent" in changes:
+        lead.consent_at = timezone.now() if lead.marketing_consent else None
+    _full_clean(lead)
+    email_changed = "email" in changes and normalize_email(changes["email"]["old"]) != (
+        normalize_email(lead.email)
+    )
+    if email_changed and _email_taken(lead.email, exclude_pk=lead.pk):
+        raise _duplicate_email_error()
+    try:
+        with transaction.atomic():
+            lead.save(update_fields=[*changes, "consent_at", "updated_at"])
+    except IntegrityError as exc:
+        if email_changed and _email_taken(lead.email, exclude_pk=lead.pk):
+            raise _duplicate_email_error() from exc
+        raise
+    activity_record(
+        lead=lead, kind=ActivityKind.LEAD_UPDATED, actor=actor, data={"changes": changes}
+    )
+    return lead
+
+
+def lead_delete(*, lead: Lead) -> None:
+    """Delete a lead and its timeline (admins only; callers check the permission)."""
+    lead.delete()

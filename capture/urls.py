@@ -1,0 +1,9 @@
+from django.urls import path
+
+from capture import views
+
+app_name = "capture"
+
+urlpatterns = [
+    path("", views.FormListView.as_view(), name="form_list"),
+]

@@ -1,0 +1,226 @@
+"""What every LeadHub API view shares: permissions, pagination, and how service errors
+become responses. Authentication and throttling are set in settings.REST_FRAMEWORK."""
+
+import base64
+import binascii
+import json
+from datetime import datetime
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Q
+from rest_framework import pagination, permissions
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
+
+
+class ModelPermissions(permissions.DjangoModelPermissions):
+    """Django model permissions, with reading needing the ``view`` permission too (DRF's
+    default lets any authenticated user read)."""
+
+    perms_map = {
+        **permissions.DjangoModelPermissions.perms_map,
+        "GET": ["%(app_label)s.view_%(model_name)s"],
+        "HEAD": ["%(app_label)s.view_%(model_name)s"],
+        "OPTIONS": ["%(app_label)s.view_%(model_name)s"],
+    }
+
+
+def has_capability(perm: str) -> type[permissions.BasePermission]:
+    """A permission class that needs one Django permission, e.g. "leadhub.manage_users"."""
+
+    class HasCapability(permissions.BasePermission):
+        message = f"You need the “{perm}” permission for this."
+
+        def has_permission(self, request, view) -> bool:
+            return bool(request.user and request.user.has_perm(perm))
+
+    HasCapability.__name__ = f"Has_{perm.replace('.', '_')}"
+    return HasCapability
+
+
+class KeysetPagination(pagination.BasePagination):
+    """Cursor pagination over a compound sort key such as ("-score", "-id").
+
+    DRF's CursorPagination positions on the first sort field only and skips ties with an
+    OFFSET capped at 1,000: sorting 100,000 leads by score (most of them 0) would repeat
+    or lose rows past that. Here the cursor holds the whole key of the last row, and the
+    next page is ``WHERE (score, id) < (s, i)`` written so the (score, id) index serves it.
+
+    A view sets ``orderings`` ({param value: tuple of fields ending in a unique one})
+    and ``default_ordering``; clients pick one with ``?ordering=``. Without them the
+    order is newest first by ``created_at``.
+    """
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+    cursor_query_param = "cursor"
+    ordering_query_param = "ordering"
+    invalid_cursor_message = "Invalid cursor."
+
+    def paginate_queryset(self, queryset, request, view=None):
+        orderings = _orderings(view)
+        key = request.query_params.get(self.ordering_query_param) or _default_ordering(view)
+        if key not in orderings:
+            raise ValidationError(
+                {self.ordering_query_param: [f"Choose one of: {', '.join(orderings)}."]}
+            )
+        self.request, self.ordering_key = request, key
+        self.fields = orderings[key]
+        self.page_size = self._page_size(request)
+        direction, after = self._decode_cursor(request)
+        fields = self.fields if direction == "next" else tuple(_flip(f) for f in self.fields)
+        if after is not None:
+            queryset = queryset.filter(_after(fields, after))
+        try:
+            rows = list(queryset.order_by(*fields)[: self.page_size + 1])
+        except (ValueError, TypeError, DjangoValidationError) as exc:
+            # A cursor edited by hand: values of the wrong type for their fields.
+            raise NotFound(self.invalid_cursor_message) from exc
+        has_more = len(rows) > self.page_size
+        rows = rows[: self.page_size]
+        if direction == "previous":
+            rows.reverse()
+            self.has_next, self.has_previous = after is not None, has_more
+        else:
+            self.has_next, self.has_previous = has_more, after is not None
+        self.rows = rows
+        return rows
+
+    def _page_size(self, request) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            size = int(raw)
+        except ValueError:
+            size = 0
+        if not 1 <= size <= self.max_page_size:
+            raise ValidationError(
+                {self.page_size_query_param: [f"Give a number from 1 to {self.max_page_size}."]}
+            )
+        return size
+
+    def _decode_cursor(self, request):
+        raw = request.query_params.get(self.cursor_query_param)
+        if not raw:
+            return "next", None
+        try:
+            payload = json.loads(base64.urlsafe_b64decode(raw.encode("ascii")).decode("utf-8"))
+            direction, key, values = payload["d"], payload["o"], payload["v"]
+            if direction not in ("next", "previous") or key != self.ordering_key:
+                raise ValueError
+            if not isinstance(values, list) or len(values) != len(self.fields):
+                raise ValueError
+            return direction, values
+        except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error) as exc:
+            raise NotFound(self.invalid_cursor_message) from exc
+
+    def _encode_cursor(self, direction: str, row) -> str:
+        values = [_cursor_value(getattr(row, f.lstrip("-"))) for f in self.fields]
+        payload = json.dumps({"d": direction, "o": self.ordering_key, "v": values})
+        return base64.urlsafe_b64encode(payload.encode("utf-8")).decode("ascii")
+
+    def _link(self, direction: str, row) -> str:
+        url = self.request.build_absolute_uri()
+        url = replace_query_param(url, self.cursor_query_param, self._encode_cursor(direction, row))
+        return url
+
+    def get_next_link(self):
+        return self._link("next", self.rows[-1]) if self.has_next and self.rows else None
+
+    def get_previous_link(self):
+        return self._link("previous", self.rows[0]) if self.has_previous and self.rows else None
+
+    def get_paginated_response(self, data):
+        return Response(
+            {"next": self.get_next_link(), "previous": self.get_previous_link(), "results": data}
+        )
+
+    def get_paginated_response_schema(self, schema):
+        link = {"type": "string", "nullable": True, "format": "uri"}
+        return {
+            "type": "object",
+            "required": ["results"],
+            "properties": {"next": link, "previous": link, "results": schema},
+        }
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {
+                "name": self.cursor_query_param,
+                "required": False,
+                "in": "query",
+                "description": "The pagination cursor value (from a next or previous link).",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": self.page_size_query_param,
+                "required": False,
+                "in": "query",
+                "description": f"Results per page, 1 to {self.max_page_size}.",
+                "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size},
+            },
+            {
+                "name": self.ordering_query_param,
+                "required": False,
+                "in": "query",
+                "description": "Sort order.",
+                "schema": {"type": "string", "enum": list(_orderings(view))},
+            },
+        ]
+
+
+DEFAULT_ORDERINGS = {"-created_at": ("-created_at", "-id")}
+
+
+def _orderings(view) -> dict[str, tuple[str, ...]]:
+    return getattr(view, "orderings", DEFAULT_ORDERINGS)
+
+
+def _default_ordering(view) -> str:
+    return getattr(view, "default_ordering", next(iter(_orderings(view))))
+
+
+def _flip(field: str) -> str:
+    return field[1:] if field.startswith("-") else f"-{field}"
+
+
+def _cursor_value(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _after(fields: tuple[str, ...], values: list) -> Q:
+    """Rows strictly after ``values`` in the order ``fields``: the lexicographic
+    comparison (a, b, c) > (x, y, z) as OR-ed prefixes, with a leading range on the first
+    field so the database can start the index scan at the cursor instead of filtering."""
+    names = [f.lstrip("-") for f in fields]
+    ops = ["lt" if f.startswith("-") else "gt" for f in fields]
+    condition = Q()
+    for i in range(len(fields)):
+        term = Q(**{f"{names[j]}": values[j] for j in range(i)})
+        term &= Q(**{f"{names[i]}__{ops[i]}": values[i]})
+        condition |= term
+    first_bound = {f"{names[0]}__{ops[0]}e": values[0]}
+    return Q(**first_bound) & condition
+
+
+def exception_handler(exc, context):
+    """Services raise Django's ValidationError keyed by field; answer it as DRF's 400
+    with the same per-field messages, never a 500."""
+    # Imported here: rest_framework.views reads these settings at import time, and this
+    # module is one of them.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "error_dict"):
+            exc = ValidationError(
+                {field: DjangoValidationError(errors).messages
+                 for field, errors in exc.error_dict.items()}
+            )
+        else:
+            exc = ValidationError({"non_field_errors": exc.messages})
+    return drf_exception_handler(exc, context)

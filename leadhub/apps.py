@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class LeadHubConfig(AppConfig):
+    name = "leadhub"
+    verbose_name = "LeadHub"
+
+    def ready(self) -> None:
+        from leadhub.roles import roles_sync_after_migrate
+
+        # Permissions only exist once every app has migrated, so roles are (re)synced
+        # after each migrate rather than in a data migration.
+        post_migrate.connect(roles_sync_after_migrate, dispatch_uid="leadhub.roles")

@@ -1,0 +1,105 @@
+"""The only code that changes a lead's stage or owner, so the API, the UI and scoring
+all obey the same rules and leave the same trace."""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from capture.models import ActivityKind, Lead, Stage
+from capture.services import activity_record
+from pipeline.models import StageTransition
+
+# Where a lead may go from each stage. Going back is allowed where sales really does it
+# (rejecting an MQL, recycling a stalled deal into nurture); a customer stays a customer.
+ALLOWED_TRANSITIONS: dict[str, set[str]] = {
+    Stage.LEAD: {Stage.MQL, Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER, Stage.DISQUALIFIED},
+    Stage.MQL: {Stage.LEAD, Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER, Stage.DISQUALIFIED},
+    Stage.SQL: {Stage.LEAD, Stage.OPPORTUNITY, Stage.CUSTOMER, Stage.DISQUALIFIED},
+    Stage.OPPORTUNITY: {Stage.LEAD, Stage.SQL, Stage.CUSTOMER, Stage.DISQUALIFIED},
+    Stage.CUSTOMER: set(),
+    Stage.DISQUALIFIED: {Stage.LEAD},
+}
+
+# Moves that must say why: marketing reads rejection reasons, sales reads disqualifications.
+REASON_REQUIRED = {(Stage.MQL, Stage.LEAD)}
+REASON_REQUIRED_TO = {Stage.DISQUALIFIED}
+
+
+def transition_refusal(from_stage: str, to_stage: str, reason: str = "") -> str | None:
+    """Why a move is refused, in words for the person who tried it; None if allowed."""
+    if to_stage not in Stage.values:
+        return f"“{to_stage}” is not a stage."
+    if from_stage == to_stage:
+        return f"The lead is already in {Stage(to_stage).label}."
+    if to_stage not in ALLOWED_TRANSITIONS[from_stage]:
+        return f"A lead cannot move from {Stage(from_stage).label} to {Stage(to_stage).label}."
+    needs_reason = (from_stage, to_stage) in REASON_REQUIRED or to_stage in REASON_REQUIRED_TO
+    if needs_reason and not reason.strip():
+        return (
+            f"Moving a lead from {Stage(from_stage).label} to {Stage(to_stage).label} "
+            "needs a reason."
+        )
+    return None
+
+
+@transaction.atomic
+def lead_change_stage(
+    *, lead: Lead, to_stage: str, actor=None, by_system: str = "", reason: str = ""
+) -> StageTransition:
+    """Move a lead to another stage: checks the move, records a StageTransition and a
+    stage_changed activity. Raises ValidationError({"stage": ...}) when refused."""
+    # Lock the row: two reps moving one card at once must not both pass the check
+    # against the same old stage.
+    current = Lead.objects.select_for_update().only("stage").get(pk=lead.pk)
+    refusal = transition_refusal(current.stage, to_stage, reason)
+    if refusal:
+        raise ValidationError({"stage": refusal})
+    now = timezone.now()
+    transition = StageTransition.objects.create(
+        lead=lead,
+        from_stage=current.stage,
+        to_stage=to_stage,
+        by_user=actor,
+        by_system=by_system,
+        reason=reason.strip(),
+    )
+    Lead.objects.filter(pk=lead.pk).update(stage=to_stage, stage_changed_at=now, updated_at=now)
+    lead.stage, lead.stage_changed_at = to_stage, now
+    activity_record(
+        lead=lead,
+        kind=ActivityKind.STAGE_CHANGED,
+        actor=actor,
+        data={
+            "from": current.stage,
+            "to": to_stage,
+            "reason": transition.reason,
+            "by": by_system or (actor.username if actor else "system"),
+            "transition": transition.pk,
+        },
+    )
+    return transition
+
+
+@transaction.atomic
+def lead_assign_owner(*, lead: Lead, owner, actor=None, by_system: str = "") -> Lead:
+    """Give a lead to a user (or to nobody, with owner=None); records owner_changed."""
+    if owner is not None and not owner.is_active:
+        raise ValidationError({"owner": "That user is deactivated and cannot own leads."})
+    current = Lead.objects.select_for_update().only("owner").get(pk=lead.pk)
+    if current.owner_id == (owner.pk if owner else None):
+        return lead
+    now = timezone.now()
+    Lead.objects.filter(pk=lead.pk).update(owner=owner, updated_at=now)
+    lead.owner = owner
+    activity_record(
+        lead=lead,
+        kind=ActivityKind.OWNER_CHANGED,
+        actor=actor,
+        data={
+            "from": current.owner_id,
+            "to": owner.pk if owner else None,
+            "to_name": owner.display_name if owner else "",
+            "by": by_system or (actor.username if actor else "system"),
+        },
+    )
+    return lead

@@ -1,0 +1,18 @@
+"""Settings for the test suite: LeadHub's own settings (so DATABASE_URL still picks SQLite
+or Postgres), with only what a test run needs changed."""
+
+from leadhub.settings import *  # noqa: F403
+from leadhub.settings import REST_FRAMEWORK, STORAGES
+
+# Hashing passwords slowly is the point in production and a waste in tests.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Templates resolve {% static %} without a collectstatic manifest.
+STORAGES = {**STORAGES, "staticfiles": {
+    "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+# Follow-up tasks run in-process when their transaction commits.
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BROKER_URL = "memory://"
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Tests that check throttling set their own low rate.
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"user": "100000/minute"}}
