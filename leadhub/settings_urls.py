@@ -1,8 +1,27 @@
+"""/settings/: your account (everyone signed in), users and API tokens (admins)."""
+
 from django.urls import path
-from django.views.generic import RedirectView
+
+from leadhub import account_views as views
 
 app_name = "settings"
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/"), name="index"),  # replaced by the settings pages
+    path("", views.AccountView.as_view(), name="index"),
+    path("users/", views.UserListView.as_view(), name="user_list"),
+    path("users/new/", views.UserCreateView.as_view(), name="user_create"),
+    path("users/<int:pk>/edit/", views.UserEditView.as_view(), name="user_edit"),
+    path(
+        "users/<int:pk>/password/",
+        views.UserPasswordResetView.as_view(),
+        name="user_password_reset",
+    ),
+    path("tokens/", views.TokenListView.as_view(), name="token_list"),
+    path("tokens/new/", views.TokenCreateView.as_view(), name="token_create"),
+    path(
+        "tokens/<int:user_id>/regenerate/",
+        views.TokenRegenerateView.as_view(),
+        name="token_regenerate",
+    ),
+    path("tokens/<int:user_id>/revoke/", views.TokenRevokeView.as_view(), name="token_revoke"),
 ]
