@@ -90,7 +90,9 @@ def activity_record(
         last_activity_at=occurred_at
     )
     lead.last_activity_at = max(lead.last_activity_at, occurred_at)
-    transaction.on_commit(lambda: activity_process.delay(activity.pk))
+    # robust: if the broker is down, the write is already committed and must still answer
+    # 2xx; the failure is logged and the outbox sweep queues the activity later.
+    transaction.on_commit(lambda: activity_process.delay(activity.pk), robust=True)
     return activity
 
 
