@@ -1,0 +1,604 @@
+"""The leads pages (list, lead page, create, edit, delete) and the pipeline overview.
+
+Views stay thin: reads go through pipeline.selectors and Lead.objects.visible_to(),
+writes through capture.services and pipeline.services. Every query count here is
+independent of how many leads there are (the list pages with COUNT + LIMIT/OFFSET, the
+board asks one grouped COUNT and one LIMIT 10 per column).
+"""
+
+import copy
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Count
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.utils.text import capfirst
+from django.views import View
+
+from capture.models import Activity, ActivityKind, Grade, Lead, Stage
+from capture.services import EDITABLE_FIELDS, lead_create, lead_delete, lead_update
+from pipeline.forms import LeadForm
+from pipeline.selectors import (
+    DEFAULT_LEAD_ORDERING,
+    LEAD_ORDERINGS,
+    NO_GRADE,
+    OWNER_ME,
+    OWNER_NONE,
+    LeadFilter,
+    lead_list,
+    lead_owners,
+    lead_sources,
+    lead_timeline,
+)
+from pipeline.services import lead_assign_owner, lead_change_stage
+
+LEADS_PER_PAGE = 50
+ACTIVITIES_PER_PAGE = 25
+BOARD_CARDS_PER_COLUMN = 10
+BOARD_STAGES = (Stage.LEAD, Stage.MQL, Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER)
+FILTER_LABELS = {
+    "q": "Search",
+    "stage": "Stage",
+    "grade": "Grade",
+    "owner": "Owner",
+    "source": "Source",
+    "created_after": "Created from",
+    "created_before": "Created before",
+}
+FILTER_PARAMS = tuple(LeadFilter.base_filters)
+
+
+class LeadsAccess(LoginRequiredMixin, PermissionRequiredMixin):
+    """Anonymous visitors go to the login page; signed-in users without the
+    permissions get a 403 (PermissionRequiredMixin does that for authenticated users)."""
+
+    permission_required: tuple[str, ...] = ("capture.view_lead",)
+
+    def get_lead(self, pk: int) -> Lead:
+        visible = Lead.objects.visible_to(self.request.user).select_related("owner")
+        return get_object_or_404(visible, pk=pk)
+
+
+# --- Leads list ----------------------------------------------------------------------------
+
+
+SORTABLE_COLUMNS = (
+    ("score", "Score"),
+    ("last_activity_at", "Last activity"),
+    ("created_at", "Created"),
+)
+
+
+def _sort_columns(current: str) -> dict[str, dict[str, str]]:
+    """Per sortable column: the ?sort= its header links to and the current direction.
+    A first click sorts descending (highest score, newest first); a second reverses."""
+    columns = {}
+    for name, label in SORTABLE_COLUMNS:
+        if current == f"-{name}":
+            direction, next_sort = "descending", name
+        elif current == name:
+            direction, next_sort = "ascending", f"-{name}"
+        else:
+            direction, next_sort = "", f"-{name}"
+        columns[name] = {"label": label, "direction": direction, "next": next_sort}
+    return columns
+
+
+def _menu_summary(selected: list[str], choices, nothing: str) -> str:
+    labels = [label for value, label in choices if value in selected]
+    return ", ".join(labels) if labels else nothing
+
+
+class LeadListView(LeadsAccess, View):
+    def get(self, request):
+        params = request.GET
+        sort = params.get("sort") or DEFAULT_LEAD_ORDERING
+        if sort not in LEAD_ORDERINGS:
+            messages.warning(request, "Unknown sort order; showing the newest leads first.")
+            sort = DEFAULT_LEAD_ORDERING
+
+        filterset = lead_list(user=request.user, params=params, request=request)
+        # An invalid filter is left out of the query (django-filter drops it from
+        # cleaned_data) and named in a warning, so a typo never hides every lead.
+        filter_errors = [
+            (FILTER_LABELS.get(name, capfirst(name)), message)
+            for name, errors in filterset.errors.items()
+            for message in errors
+        ]
+        leads = filterset.qs.order_by(*LEAD_ORDERINGS[sort])
+        paginator = Paginator(leads, LEADS_PER_PAGE)
+        page = paginator.get_page(params.get("page"))
+
+        grade_choices = [*Grade.choices, (NO_GRADE, "No grade")]
+        selected = {
+            "q": params.get("q", ""),
+            "stages": params.getlist("stage"),
+            "grades": params.getlist("grade"),
+            "owner": params.get("owner", ""),
+            "source": params.get("source", ""),
+            "created_after": params.get("created_after", ""),
+            "created_before": params.get("created_before", ""),
+        }
+        sources = lead_sources()
+        if selected["source"] and selected["source"] not in sources:
+            sources.append(selected["source"])
+        context = {
+            "page_obj": page,
+            "page_range": paginator.get_elided_page_range(page.number, on_each_side=2),
+            "sort": sort,
+            "default_sort": DEFAULT_LEAD_ORDERING,
+            "columns": _sort_columns(sort),
+            "selected": selected,
+            "filter_errors": filter_errors,
+            "error_fields": dict.fromkeys(filterset.errors, True),
+            "filters_active": any(params.get(name) for name in FILTER_PARAMS),
+            "stage_choices": Stage.choices,
+            "grade_choices": grade_choices,
+            "stage_summary": _menu_summary(selected["stages"], Stage.choices, "Any stage"),
+            "grade_summary": _menu_summary(selected["grades"], grade_choices, "Any grade"),
+            "owner_me": OWNER_ME,
+            "owner_none": OWNER_NONE,
+            "owners": list(lead_owners()),
+            "sources": sources,
+        }
+        return render(request, "pipeline/lead_list.html", context)
+
+
+# --- Lead page and its timeline ------------------------------------------------------------
+
+
+ACTIVITY_ICONS = {
+    ActivityKind.LEAD_CREATED: "person-plus",
+    ActivityKind.LEAD_UPDATED: "pencil",
+    ActivityKind.FORM_SUBMITTED: "ui-checks",
+    ActivityKind.PAGE_VIEWED: "eye",
+    ActivityKind.EMAIL_SENT: "envelope",
+    ActivityKind.EMAIL_OPENED: "envelope-open",
+    ActivityKind.EMAIL_CLICKED: "cursor",
+    ActivityKind.UNSUBSCRIBED: "envelope-slash",
+    ActivityKind.SCORE_CHANGED: "speedometer2",
+    ActivityKind.GRADE_CHANGED: "award",
+    ActivityKind.STAGE_CHANGED: "signpost-split",
+    ActivityKind.OWNER_CHANGED: "person-check",
+    ActivityKind.NOTE_ADDED: "sticky",
+}
+MAX_VALUE_CHARS = 500
+FIELD_POSITIONS = {name: i for i, name in enumerate(EDITABLE_FIELDS)}
+
+
+@dataclass
+class TimelineEntry:
+    """One activity, made readable: what the activity template shows for it."""
+
+    activity: Activity
+    title: str
+    icon: str
+    known_kind: bool
+    by: str = ""
+    summary: str = ""
+    from_label: str = ""
+    to_label: str = ""
+    reason: str = ""
+    link_text: str = ""
+    link_href: str = ""
+    changes: list[tuple[str, str, str]] = field(default_factory=list)
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    # Shown folded away under this summary (a new lead's initial values are long).
+    pairs_summary: str = ""
+
+
+def safe_href(url: Any) -> str:
+    """``url`` if it is an absolute http(s) URL, else "". Escaping does not stop a
+    ``javascript:`` link, so only these schemes become links."""
+    if not isinstance(url, str):
+        return ""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return ""
+    return url.strip() if parts.scheme in ("http", "https") and parts.netloc else ""
+
+
+def field_label(name: Any) -> str:
+    name = str(name)
+    try:
+        return capfirst(Lead._meta.get_field(name).verbose_name)
+    except FieldDoesNotExist:
+        return capfirst(name.replace("_", " "))
+
+
+def _field_order(item: tuple[Any, Any]) -> tuple[int, str]:
+    """Lead fields in the order of the form, then anything else by name: JSON objects
+    come back from Postgres (jsonb) with their keys reordered."""
+    name = str(item[0])
+    return (FIELD_POSITIONS.get(name, len(FIELD_POSITIONS)), name)
+
+
+def display_value(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, str):
+        text = value or "(empty)"
+    elif isinstance(value, int | float):
+        text = str(value)
+    elif isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        text = ", ".join(str(v) for v in value)
+    else:
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
+
+
+def _stage_label(value: Any) -> str:
+    try:
+        return Stage(value).label
+    except ValueError:
+        return display_value(value)
+
+
+def _user_ids(activities: list[Activity]) -> set[int]:
+    ids = set()
+    for activity in activities:
+        if activity.kind == ActivityKind.OWNER_CHANGED and isinstance(activity.data, dict):
+            ids.update(
+                v for v in (activity.data.get("from"), activity.data.get("to"))
+                if isinstance(v, int) and not isinstance(v, bool)
+            )
+    return ids
+
+
+def describe_activities(activities: list[Activity]) -> list[TimelineEntry]:
+    """Readable timeline entries; at most one extra query (names for owner changes)."""
+    ids = _user_ids(activities)
+    users = get_user_model().objects.in_bulk(ids) if ids else {}
+    names = {pk: user.display_name for pk, user in users.items()}
+    return [describe_activity(activity, names) for activity in activities]
+
+
+def describe_activity(activity: Activity, user_names: dict[int, str]) -> TimelineEntry:
+    kind = activity.kind
+    data = activity.data if isinstance(activity.data, dict) else {"data": activity.data}
+    rest = dict(data)
+    entry = TimelineEntry(
+        activity=activity,
+        title=activity.kind_label,
+        icon=ACTIVITY_ICONS.get(kind, "lightning"),
+        known_kind=kind in ActivityKind.values,
+        by=activity.actor.display_name if activity.actor_id else "",
+    )
+    if kind == ActivityKind.LEAD_CREATED:
+        source = rest.pop("source", "")
+        if source:
+            entry.summary = f"Source: {display_value(source)}"
+        fields = rest.pop("fields", None)
+        if isinstance(fields, dict):
+            entry.pairs = [
+                (field_label(n), display_value(v)) for n, v in sorted(fields.items(),
+                                                                      key=_field_order)
+            ]
+            entry.pairs_summary = f"Initial values ({len(entry.pairs)})"
+        elif fields is not None:
+            rest["fields"] = fields
+    elif kind == ActivityKind.LEAD_UPDATED:
+        changes = rest.pop("changes", None)
+        if isinstance(changes, dict):
+            entry.changes = [
+                (field_label(n), display_value(c.get("old")), display_value(c.get("new")))
+                for n, c in sorted(changes.items(), key=_field_order)
+                if isinstance(c, dict)
+            ]
+        elif changes is not None:
+            rest["changes"] = changes
+    elif kind == ActivityKind.STAGE_CHANGED:
+        entry.from_label = _stage_label(rest.pop("from", ""))
+        entry.to_label = _stage_label(rest.pop("to", ""))
+        reason = rest.pop("reason", "")
+        entry.reason = display_value(reason) if reason else ""
+        by = rest.pop("by", "")
+        rest.pop("transition", None)
+        entry.by = entry.by or (display_value(by) if by else "")
+    elif kind == ActivityKind.OWNER_CHANGED:
+        old, new = rest.pop("from", None), rest.pop("to", None)
+        new_name = rest.pop("to_name", "")
+        by = rest.pop("by", "")
+        entry.from_label = _owner_label(old, user_names)
+        entry.to_label = display_value(new_name) if new_name else _owner_label(new, user_names)
+        entry.by = entry.by or (display_value(by) if by else "")
+    elif kind in (ActivityKind.SCORE_CHANGED, ActivityKind.GRADE_CHANGED):
+        for old_key, new_key in (("from", "to"), ("old", "new")):
+            if old_key in rest or new_key in rest:
+                entry.from_label = display_value(rest.pop(old_key, None))
+                entry.to_label = display_value(rest.pop(new_key, None))
+                break
+    elif kind == ActivityKind.PAGE_VIEWED:
+        _take_link(entry, rest, "url")
+        title = rest.pop("title", "")
+        if title:
+            entry.summary = display_value(title)
+    elif kind == ActivityKind.FORM_SUBMITTED:
+        for key in ("form_name", "form", "form_key"):
+            if rest.get(key) not in (None, ""):
+                entry.summary = f"Form: {display_value(rest.pop(key))}"
+                break
+        fields = rest.pop("fields", None)
+        if isinstance(fields, dict):
+            entry.pairs = [(str(n), display_value(v)) for n, v in sorted(fields.items())]
+        elif fields is not None:
+            rest["fields"] = fields
+    elif kind.startswith("email_"):
+        subject = rest.pop("subject", "")
+        if subject:
+            entry.summary = f"Subject: {display_value(subject)}"
+        _take_link(entry, rest, "url")
+    elif kind == ActivityKind.NOTE_ADDED:
+        for key in ("text", "body", "note"):
+            if rest.get(key):
+                entry.summary = display_value(rest.pop(key))
+                break
+    entry.pairs += [
+        (capfirst(str(k).replace("_", " ")), display_value(v)) for k, v in sorted(rest.items())
+    ]
+    return entry
+
+
+def _owner_label(user_id: Any, user_names: dict[int, str]) -> str:
+    if user_id is None:
+        return "Unassigned"
+    return user_names.get(user_id) or f"user #{display_value(user_id)}"
+
+
+def _take_link(entry: TimelineEntry, rest: dict, key: str) -> None:
+    url = rest.pop(key, "")
+    if url:
+        entry.link_text = display_value(url)
+        entry.link_href = safe_href(url)
+
+
+def _timeline_kind(request) -> str:
+    kind = request.GET.get("kind", "").strip()
+    # Longer than the column, or holding a NUL (which Postgres refuses in a query), it
+    # can match no activity: treat it as "all kinds" rather than fail.
+    if len(kind) > 64 or "\x00" in kind:
+        return ""
+    return kind
+
+
+ATTRIBUTION_LABELS = {
+    "utm_source": "UTM source",
+    "utm_medium": "UTM medium",
+    "utm_campaign": "UTM campaign",
+    "utm_term": "UTM term",
+    "utm_content": "UTM content",
+    "referrer": "Referrer",
+    "landing_url": "Landing page",
+}
+
+
+def _attribution_rows(lead: Lead) -> list[dict[str, str]]:
+    """First and last touch side by side, one row per attribution field."""
+    first, last = lead.attribution("first"), lead.attribution("last")
+    return [
+        {
+            "label": ATTRIBUTION_LABELS.get(name, field_label(name)),
+            "first": first[name],
+            "first_href": safe_href(first[name]),
+            "last": last[name],
+            "last_href": safe_href(last[name]),
+        }
+        for name in Lead.ATTRIBUTION_FIELDS
+    ]
+
+
+def _attribute_rows(attributes: Any) -> list[tuple[str, str]]:
+    if not isinstance(attributes, dict):
+        return [("value", display_value(attributes))] if attributes else []
+    return sorted((str(k), display_value(v)) for k, v in attributes.items())
+
+
+class LeadDetailView(LeadsAccess, View):
+    def get(self, request, pk: int):
+        lead = self.get_lead(pk)
+        kind = _timeline_kind(request)
+        timeline = lead_timeline(lead, kinds=[kind] if kind else None)
+        page = Paginator(timeline, ACTIVITIES_PER_PAGE).get_page(request.GET.get("page"))
+        entries = describe_activities(list(page.object_list))
+        context = {
+            "lead": lead,
+            "page_obj": page,
+            "entries": entries,
+            "kind": kind,
+            "older_count": page.paginator.count - page.end_index(),
+        }
+
+        if request.htmx:
+            # "Load older activity": just the next entries and the next button.
+            response = render(request, "pipeline/_timeline_items.html", context)
+        else:
+            kind_counts = (
+                lead.activities.order_by().values("kind").annotate(n=Count("id")).order_by("kind")
+            )
+            attribution = _attribution_rows(lead)
+            context |= {
+                "transitions": lead.transitions.select_related("by_user").order_by(
+                    "-created_at", "-id"
+                ),
+                "kind_options": [
+                    {"kind": row["kind"], "label": Activity(kind=row["kind"]).kind_label,
+                     "count": row["n"]}
+                    for row in kind_counts
+                ],
+                "attribution": attribution,
+                "has_attribution": any(row["first"] or row["last"] for row in attribution),
+                "attributes": _attribute_rows(lead.attributes),
+                "website_href": safe_href(lead.website),
+            }
+            response = render(request, "pipeline/lead_detail.html", context)
+        patch_vary_headers(response, ["HX-Request"])
+        return response
+
+
+# --- Create, edit, delete ------------------------------------------------------------------
+
+
+def _apply_pipeline_fields(form: LeadForm, lead: Lead, actor) -> None:
+    """Stage and owner from the form, through pipeline.services (which check the move
+    and write StageTransition and the timeline). Only for people who work the pipeline."""
+    if not form.can_work_pipeline:
+        return
+    stage = form.cleaned_data["stage"]
+    if stage != lead.stage:
+        lead_change_stage(
+            lead=lead, to_stage=stage, actor=actor, reason=form.cleaned_data["stage_reason"]
+        )
+    owner = form.cleaned_data["owner"]
+    if (owner.pk if owner else None) != lead.owner_id:
+        lead_assign_owner(lead=lead, owner=owner, actor=actor)
+
+
+class LeadCreateView(LeadsAccess, View):
+    permission_required = ("capture.view_lead", "capture.add_lead")
+
+    def get(self, request):
+        return self.show(self.make_form())
+
+    def post(self, request):
+        form = self.make_form(request.POST)
+        if form.is_valid():
+            try:
+                # One transaction: a refused stage move must not leave a half-made lead.
+                with transaction.atomic():
+                    lead = lead_create(actor=request.user, source="manual", **form.lead_fields())
+                    _apply_pipeline_fields(form, lead, request.user)
+            except ValidationError as exc:
+                form.add_service_error(exc)
+            else:
+                messages.success(request, f"Lead “{lead}” created.")
+                return redirect("pipeline:lead_detail", pk=lead.pk)
+        return self.show(form)
+
+    def make_form(self, data=None) -> LeadForm:
+        can_work = self.request.user.has_perm("leadhub.work_pipeline")
+        return LeadForm(data, can_work_pipeline=can_work)
+
+    def show(self, form: LeadForm):
+        return render(
+            self.request,
+            "pipeline/lead_form.html",
+            {"form": form, "lead": None, "cancel_url": reverse("pipeline:lead_list")},
+        )
+
+
+class LeadUpdateView(LeadsAccess, View):
+    permission_required = ("capture.view_lead", "capture.change_lead")
+
+    def get(self, request, pk: int):
+        lead = self.get_lead(pk)
+        return self.show(lead, self.make_form(lead))
+
+    def post(self, request, pk: int):
+        lead = self.get_lead(pk)
+        form = self.make_form(lead, request.POST)
+        if form.is_valid():
+            if not form.has_changed():
+                messages.info(request, "Nothing to save: no field was changed.")
+                return redirect("pipeline:lead_detail", pk=lead.pk)
+            try:
+                with transaction.atomic():
+                    # lead_update sets the new values on the lead it is given, before it
+                    # may refuse them: give it a copy, so ``lead`` stays as stored for
+                    # the page heading when the form comes back with errors.
+                    updated = lead_update(
+                        lead=copy.copy(lead), actor=request.user, **form.lead_fields()
+                    )
+                    _apply_pipeline_fields(form, updated, request.user)
+            except ValidationError as exc:
+                form.add_service_error(exc)
+            else:
+                messages.success(request, f"Saved changes to “{updated}”.")
+                return redirect("pipeline:lead_detail", pk=lead.pk)
+        return self.show(lead, form)
+
+    def make_form(self, lead: Lead, data=None) -> LeadForm:
+        can_work = self.request.user.has_perm("leadhub.work_pipeline")
+        return LeadForm(data, lead=lead, can_work_pipeline=can_work)
+
+    def show(self, lead: Lead, form: LeadForm):
+        return render(
+            self.request,
+            "pipeline/lead_form.html",
+            {
+                "form": form,
+                "lead": lead,
+                "cancel_url": reverse("pipeline:lead_detail", args=[lead.pk]),
+            },
+        )
+
+
+class LeadDeleteView(LeadsAccess, View):
+    permission_required = ("capture.view_lead", "capture.delete_lead")
+
+    def get(self, request, pk: int):
+        lead = self.get_lead(pk)
+        return render(
+            request,
+            "pipeline/lead_confirm_delete.html",
+            {"lead": lead, "activity_count": lead.activities.count()},
+        )
+
+    def post(self, request, pk: int):
+        lead = self.get_lead(pk)
+        name = str(lead)
+        lead_delete(lead=lead)
+        messages.success(request, f"Lead “{name}” and its timeline were deleted.")
+        return redirect("pipeline:lead_list")
+
+
+# --- Board ---------------------------------------------------------------------------------
+
+
+class BoardView(LeadsAccess, View):
+    """Read-only pipeline overview: per stage its count and its top leads by score.
+    One grouped COUNT plus one indexed LIMIT query per column (stage, score, id)."""
+
+    def get(self, request):
+        visible = Lead.objects.visible_to(request.user)
+        counts = dict(
+            visible.order_by().values_list("stage").annotate(n=Count("id")).values_list(
+                "stage", "n"
+            )
+        )
+        lead_list_url = reverse("pipeline:lead_list")
+        columns = [
+            {
+                "stage": stage.value,
+                "label": stage.label,
+                "count": counts.get(stage.value, 0),
+                "leads": list(
+                    visible.filter(stage=stage)
+                    .select_related("owner")
+                    .order_by("-score", "-id")[:BOARD_CARDS_PER_COLUMN]
+                ),
+                "all_url": f"{lead_list_url}?stage={stage.value}",
+            }
+            for stage in (*BOARD_STAGES, Stage.DISQUALIFIED)
+        ]
+        return render(
+            request,
+            "pipeline/board.html",
+            {
+                "columns": columns[:-1],
+                "disqualified": columns[-1],
+                "total": sum(counts.values()),
+            },
+        )
