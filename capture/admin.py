@@ -23,7 +23,7 @@ class LeadAdminForm(forms.ModelForm):
         # form error rather than a ValidationError escaping save_model as a 500.
         value = self.cleaned_data.get("attributes")
         try:
-            services._validate_attributes(value)
+            services.validate_attributes(value)
         except ValidationError as exc:
             raise forms.ValidationError(exc.message_dict["attributes"]) from exc
         return value

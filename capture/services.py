@@ -44,7 +44,7 @@ def _check_fields(fields: dict[str, Any]) -> None:
         raise TypeError(f"Not editable through lead services: {', '.join(sorted(unknown))}")
 
 
-def _validate_attributes(value: Any) -> None:
+def validate_attributes(value: Any) -> None:
     if not isinstance(value, dict):
         raise ValidationError({"attributes": "Custom attributes must be an object of name: value."})
     for key, item in value.items():
@@ -60,7 +60,7 @@ def _full_clean(lead: Lead) -> None:
     # Constraints are checked by the database (the lower(email) one races otherwise);
     # full_clean here is for field validation: email format, lengths, choices.
     lead.full_clean(validate_constraints=False, validate_unique=False)
-    _validate_attributes(lead.attributes)
+    validate_attributes(lead.attributes)
 
 
 def _email_taken(email: str, *, exclude_pk: int | None = None) -> bool:
@@ -150,6 +150,22 @@ def lead_update(*, lead: Lead, actor=None, **fields: Any) -> Lead:
     }
     if not changes:
         return lead
+    saved = {name: getattr(lead, name) for name in [*fields, "consent_at"]}
+    try:
+        _apply_update(lead, fields, changes)
+    except (ValidationError, IntegrityError):
+        # Leave the caller's object as it was: a refused edit must not linger in memory
+        # (a form re-rendering it, or a later save, would show or write refused values).
+        for name, value in saved.items():
+            setattr(lead, name, value)
+        raise
+    activity_record(
+        lead=lead, kind=ActivityKind.LEAD_UPDATED, actor=actor, data={"changes": changes}
+    )
+    return lead
+
+
+def _apply_update(lead: Lead, fields: dict[str, Any], changes: dict[str, Any]) -> None:
     for name, value in fields.items():
         setattr(lead, name, value)
     if "marketing_consent" in changes:
@@ -167,10 +183,6 @@ def lead_update(*, lead: Lead, actor=None, **fields: Any) -> Lead:
         if email_changed and _email_taken(lead.email, exclude_pk=lead.pk):
             raise _duplicate_email_error() from exc
         raise
-    activity_record(
-        lead=lead, kind=ActivityKind.LEAD_UPDATED, actor=actor, data={"changes": changes}
-    )
-    return lead
 
 
 def lead_delete(*, lead: Lead) -> None:

@@ -1,5 +1,6 @@
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models.functions import Lower
 
 
 class User(AbstractUser):
@@ -7,6 +8,14 @@ class User(AbstractUser):
 
     class Meta:
         ordering = ["username"]
+        constraints = [
+            # "Sam" and "sam" are one person to everyone reading a list of owners.
+            models.UniqueConstraint(
+                Lower("username"),
+                name="leadhub_user_username_lower_uniq",
+                violation_error_message="A user with that username already exists.",
+            )
+        ]
 
     @property
     def role(self) -> str:

@@ -105,7 +105,7 @@ def user_create(
         first_name=first_name.strip(),
         last_name=last_name.strip(),
     )
-    user.full_clean(exclude=["password"], validate_unique=False)
+    user.full_clean(exclude=["password"], validate_unique=False, validate_constraints=False)
     # Usernames are unique regardless of case: "Ann" and "ann" would be two accounts
     # that people (and the login form, which is case-sensitive) confuse.
     if _username_taken(username):
@@ -130,7 +130,7 @@ def user_update(*, user: User, first_name: str, last_name: str, email: str) -> U
     user.first_name = first_name.strip()
     user.last_name = last_name.strip()
     user.email = User.objects.normalize_email(email.strip())
-    user.full_clean(exclude=["password"], validate_unique=False)
+    user.full_clean(exclude=["password"], validate_unique=False, validate_constraints=False)
     user.save(update_fields=["first_name", "last_name", "email"])
     return user
 

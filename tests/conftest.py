@@ -47,6 +47,16 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip_e2e)
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """The cache holds throttle counters and cached menus; no test may see another's."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 # --- Users --------------------------------------------------------------------------------
 
 

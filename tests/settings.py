@@ -2,10 +2,12 @@
 or Postgres), with only what a test run needs changed."""
 
 from leadhub.settings import *  # noqa: F403
-from leadhub.settings import REST_FRAMEWORK, STORAGES
+from leadhub.settings import REST_FRAMEWORK, STATIC_ROOT, STORAGES
 
 # Hashing passwords slowly is the point in production and a waste in tests.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# WhiteNoise warns on every request when STATIC_ROOT is missing (no collectstatic here).
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Templates resolve {% static %} without a collectstatic manifest.
 STORAGES = {**STORAGES, "staticfiles": {
     "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}

@@ -197,3 +197,13 @@ def test_a_lost_race_on_the_unique_index_is_a_per_field_error(monkeypatch):
         assert Lead.objects.count() == 1
 
     assert exc.value.message_dict == {"email": [DUPLICATE_EMAIL_MESSAGE]}
+
+
+def test_a_refused_update_leaves_the_callers_object_as_it_was():
+    LeadFactory(email="ann@example.com")
+    bob = LeadFactory(email="bob@example.com", first_name="Bob")
+
+    with pytest.raises(ValidationError):
+        lead_update(lead=bob, email="ann@example.com", first_name="Robert")
+
+    assert (bob.email, bob.first_name) == ("bob@example.com", "Bob")

@@ -1,0 +1,40 @@
+import pytest
+from django.db import IntegrityError, transaction
+
+from leadhub.models import User
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_user_without_a_role_is_told_to_ask_an_admin(client, outsider):
+    client.force_login(outsider)
+
+    response = client.get("/leads/")
+
+    assert response.status_code == 403
+    assert "Your account has no role yet" in response.content.decode()
+
+
+def test_a_role_that_lacks_the_permission_is_named(client, marketer):
+    client.force_login(marketer)
+
+    response = client.get("/settings/users/")
+
+    assert response.status_code == 403
+    assert "Your role (Marketer) does not allow this" in response.content.decode()
+
+
+def test_an_unknown_page_is_a_friendly_404(client, rep):
+    client.force_login(rep)
+
+    response = client.get("/no-such-page/")
+
+    assert response.status_code == 404
+    assert "There is nothing at this address" in response.content.decode()
+
+
+def test_usernames_are_unique_whatever_their_case_in_the_database():
+    User.objects.create(username="sam")
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        User.objects.create(username="SAM")
