@@ -1,5 +1,7 @@
 # LeadHub: the two commands are `make run` and `make test` (see README.md).
-PYTHON ?= python3.11
+# Any Python 3.11 or 3.12 will do; `make run PYTHON=/path/to/python3.11` picks one.
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
+# CI builds its own: `make test VENV=.ci-venv`.
 VENV ?= .venv
 BIN := $(VENV)/bin
 # Re-install when pyproject.toml changes (the stamp's name carries its hash).
@@ -7,21 +9,34 @@ HASH := $(shell sha1sum pyproject.toml | cut -c1-12)
 RUN_STAMP := $(VENV)/.run-$(HASH)
 DEV_STAMP := $(VENV)/.dev-$(HASH)
 
-.PHONY: run test bench lint format check clean
+.PHONY: run test bench lint format check install dev clean
 
 $(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] < (3, 13)' 2>/dev/null || \
+	  { echo "LeadHub needs Python 3.11 or 3.12; '$(PYTHON)' is not. Try: make $(MAKECMDGOALS) PYTHON=python3.11"; exit 1; }
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || \
+	  { echo "$(PYTHON) cannot create virtualenvs. On Debian/Ubuntu: sudo apt-get install python3-venv"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
 $(RUN_STAMP): pyproject.toml | $(BIN)/python
+	@echo "Installing LeadHub and its dependencies into $(VENV)…"
 	$(BIN)/pip install -q -e .
 	touch $@
 
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
+	@echo "Installing LeadHub with its test and lint tools into $(VENV)…"
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $@ $(RUN_STAMP)
 
-## run: start LeadHub (web + Celery worker + beat) on the embedded default; Ctrl-C stops it
+## install: the virtualenv with LeadHub in it (what `make run` needs)
+install: $(RUN_STAMP)
+
+## dev: the virtualenv with LeadHub and the test and lint tools
+dev: $(DEV_STAMP)
+
+## run: start LeadHub (web + Celery worker + beat) on the embedded default; Ctrl-C stops it.
+## HOST and PORT (default 127.0.0.1:8000), DATABASE_URL and CELERY_BROKER_URL are honoured.
 run: $(RUN_STAMP)
 	$(BIN)/python manage.py quickstart
 
@@ -37,6 +52,9 @@ bench: $(DEV_STAMP)
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
+
+## check: lint, then test
+check: lint test
 
 format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .

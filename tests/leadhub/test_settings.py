@@ -1,0 +1,86 @@
+"""Settings come from the environment, and a public deployment refuses unsafe ones."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from leadhub.settings import INSECURE_DEFAULT_SECRET_KEY, check_production_safety
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+GOOD_KEY = "k3y-" + "x7Qm9Lr2" * 6
+PUBLIC = ["leadhub.example.com"]
+
+
+def test_it_refuses_the_default_secret_key_for_a_public_host():
+    with pytest.raises(ImproperlyConfigured, match="SECRET_KEY"):
+        check_production_safety(
+            secret_key=INSECURE_DEFAULT_SECRET_KEY, debug=False, allowed_hosts=PUBLIC
+        )
+
+
+def test_it_refuses_a_short_secret_key_for_a_public_host():
+    with pytest.raises(ImproperlyConfigured, match="SECRET_KEY"):
+        check_production_safety(secret_key="tooshort", debug=False, allowed_hosts=PUBLIC)
+
+
+def test_it_refuses_debug_with_a_public_host():
+    with pytest.raises(ImproperlyConfigured, match="DEBUG"):
+        check_production_safety(
+            secret_key=GOOD_KEY, debug=True, allowed_hosts=["localhost", *PUBLIC]
+        )
+
+
+def test_it_accepts_the_development_defaults_on_local_hosts():
+    check_production_safety(
+        secret_key=INSECURE_DEFAULT_SECRET_KEY,
+        debug=True,
+        allowed_hosts=["localhost", "127.0.0.1", "[::1]"],
+    )
+
+
+def test_it_accepts_a_real_key_with_debug_off_on_a_public_host():
+    check_production_safety(secret_key=GOOD_KEY, debug=False, allowed_hosts=PUBLIC)
+
+
+def import_settings(tmp_path, **env: str) -> subprocess.CompletedProcess:
+    """Import leadhub.settings in a fresh interpreter with exactly this environment
+    (plus PATH/HOME), as gunicorn or manage.py would in production."""
+    keep = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+    return subprocess.run(
+        [sys.executable, "-c", "import leadhub.settings"],
+        cwd=BASE_DIR,
+        env={**keep, "LEADHUB_VAR_DIR": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_public_host_without_secret_key_does_not_start(tmp_path):
+    result = import_settings(tmp_path, ALLOWED_HOSTS="leadhub.example.com")
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_a_public_host_with_debug_on_does_not_start(tmp_path):
+    result = import_settings(
+        tmp_path, ALLOWED_HOSTS="leadhub.example.com", SECRET_KEY=GOOD_KEY, DEBUG="1"
+    )
+
+    assert result.returncode != 0
+    assert "DEBUG" in result.stderr
+
+
+def test_a_public_host_with_production_settings_starts(tmp_path):
+    result = import_settings(
+        tmp_path, ALLOWED_HOSTS="leadhub.example.com", SECRET_KEY=GOOD_KEY, DEBUG="0"
+    )
+
+    assert result.returncode == 0, result.stderr
