@@ -1,9 +1,12 @@
 """Reads of leads for the leads list, the API and (later) the board: one filter
 definition, so a filter means the same thing wherever a user applies it."""
 
+from datetime import UTC
+
 import django_filters
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
 from capture.models import Activity, Grade, Lead, Stage
@@ -38,11 +41,33 @@ def lead_search(queryset: QuerySet[Lead], text: str) -> QuerySet[Lead]:
     return queryset
 
 
+class UTCDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 date-time, converted to UTC: Python accepts offsets up to ±23:59, and
+    Postgres refuses any past ±15:59 with an error instead of comparing."""
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00+05:00 is before year 1 in UTC
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UTCDateTimeField
+
+
 class LeadFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_q", label="Search", max_length=200)
-    stage = django_filters.MultipleChoiceFilter(choices=Stage.choices)
+    # distinct=False: django-filter adds SELECT DISTINCT to multiple-choice filters by
+    # default (for joins that can repeat rows; these columns are on the lead itself), and
+    # DISTINCT over every column made Postgres sort all MQLs instead of reading 51 rows
+    # from the (stage, score, id) index: 78 ms against 0.4 ms on 100,000 leads.
+    stage = django_filters.MultipleChoiceFilter(choices=Stage.choices, distinct=False)
     grade = django_filters.MultipleChoiceFilter(
-        choices=[*Grade.choices, (NO_GRADE, "No grade")], method="filter_grade"
+        choices=[*Grade.choices, (NO_GRADE, "No grade")], method="filter_grade", distinct=False
     )
     owner = django_filters.CharFilter(
         method="filter_owner",
@@ -51,8 +76,8 @@ class LeadFilter(django_filters.FilterSet):
         max_length=20,
     )
     source = django_filters.CharFilter(field_name="source", max_length=200)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UTCDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Lead

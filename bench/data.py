@@ -1,0 +1,370 @@
+"""Data makers for benchmarks: realistic leads and timelines, made in Postgres in seconds.
+
+Rows are generated set-based by ``INSERT … SELECT … FROM generate_series`` (nothing
+crosses from Python row by row), with the table's secondary indexes dropped during the
+load and rebuilt after it (much faster than maintaining them row by row), then
+``VACUUM ANALYZE`` so the planner and index-only scans see the new rows.
+
+Every column of ``capture_lead`` and ``capture_activity`` is filled: the ones this module
+knows get varied values; any other column (one a later migration adds) gets its model
+field's default, so the makers keep working as the models grow. Emails follow
+:func:`lead_email` (lead ``n`` of a load is ``lead<n>@bench.example.com``, every tenth
+written in mixed case), so a scenario can post repeats of existing leads.
+
+Usage from a scenario::
+
+    from bench import data
+    owners = data.make_users()             # a few sales reps (and their groups)
+    data.clear_leads()                     # TRUNCATE leads and everything hanging off them
+    made = data.make_leads(100_000, activities_per_lead=5, owner_ids=owners)
+    print(made)                            # "100,000 leads and 499,9xx activities in 4.1 s"
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from capture.models import Activity, Grade, Lead, Stage
+
+EMAIL_DOMAIN = "bench.example.com"
+
+FIRST_NAMES = ["Ann", "Bob", "Chen", "Dana", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jo",
+               "Kofi", "Lena", "Mateo", "Nia", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tara"]
+LAST_NAMES = ["Andersen", "Baker", "Costa", "Dubois", "Evans", "Fischer", "Garcia", "Huang",
+              "Ito", "Jensen", "Kowalski", "Lopez", "Meyer", "Nguyen", "Okafor", "Patel",
+              "Rossi", "Smith", "Tanaka", "Weber"]
+COMPANIES = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Tyrell",
+             "Cyberdyne", "Soylent", "Wonka", "Aperture", "Vandelay", "Pied Piper", "Massive"]
+JOB_TITLES = ["", "VP Marketing", "Director of Sales", "CTO", "Engineer", "Marketing Manager",
+              "Founder", "Analyst", "Head of Growth", "Consultant"]
+COUNTRIES = ["", "US", "GB", "DE", "FR", "NL", "ES", "IN", "BR", "JP", "CA", "AU"]
+INDUSTRIES = ["", "Software", "Retail", "Finance", "Healthcare", "Education", "Manufacturing",
+              "Media"]
+COMPANY_SIZES = [5, 20, 50, 200, 1000, 5000]
+SOURCES = ["google", "linkedin", "newsletter", "facebook", "webinar", "referral", "manual",
+           "api", "import"]
+CAMPAIGN_SOURCES = ("google", "linkedin", "newsletter", "facebook")
+MEDIUMS = {"google": "cpc", "linkedin": "social", "newsletter": "email", "facebook": "social"}
+CAMPAIGNS = ["spring-launch", "ebook-2025", "webinar-q3", "retargeting", "brand"]
+PAGES = ["/", "/pricing", "/features", "/blog/lead-scoring", "/docs", "/demo", "/about"]
+# (stage, cumulative share of leads)
+STAGE_MIX = [(Stage.LEAD, 0.60), (Stage.MQL, 0.75), (Stage.SQL, 0.85),
+             (Stage.OPPORTUNITY, 0.91), (Stage.CUSTOMER, 0.95), (Stage.DISQUALIFIED, 1.0)]
+# Middle-of-timeline activity kinds, by cumulative share.
+KIND_MIX = [("page_viewed", 0.45), ("email_opened", 0.65), ("email_sent", 0.75),
+            ("form_submitted", 0.90), ("email_clicked", 1.0)]
+
+
+def lead_email(n: int) -> str:
+    """The email :func:`make_leads` gives lead number ``n`` (counting from 1)."""
+    if n % 10 == 0:
+        return f"Lead{n}@Bench.Example.com"
+    return f"lead{n}@{EMAIL_DOMAIN}"
+
+
+@dataclass
+class Made:
+    leads: int
+    activities: int
+    seconds: float
+    first_number: int  # lead_email(first_number) … lead_email(first_number + leads - 1)
+
+    def __str__(self) -> str:
+        return (f"{self.leads:,} leads and {self.activities:,} activities "
+                f"in {self.seconds:.1f} s")
+
+
+def make_users(reps: int = 5) -> list[int]:
+    """Sales reps ``bench-rep-1`` … (role Sales rep) to own leads; returns their ids."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from leadhub.roles import SALES_REP
+
+    user_model = get_user_model()
+    group = Group.objects.get(name=SALES_REP)
+    ids = []
+    for i in range(1, reps + 1):
+        user, created = user_model.objects.get_or_create(
+            username=f"bench-rep-{i}",
+            defaults={"first_name": FIRST_NAMES[i % len(FIRST_NAMES)], "last_name": "Rep",
+                      "email": f"bench-rep-{i}@leadhub.test"},
+        )
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+            user.groups.add(group)
+        ids.append(user.pk)
+    return ids
+
+
+def clear_leads() -> None:
+    """Remove every lead, and everything that references one (timeline, transitions, …)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {Lead._meta.db_table} RESTART IDENTITY CASCADE")
+
+
+def lead_count() -> int:
+    return Lead.objects.count()
+
+
+def make_leads(
+    count: int,
+    *,
+    activities_per_lead: int = 5,
+    owner_ids: list[int] | None = None,
+    first_number: int | None = None,
+    now: datetime | None = None,
+    seed: float = 0.42,
+    rebuild_indexes: bool = True,
+    verbose: bool = False,
+) -> Made:
+    """Add ``count`` leads created over the past year, each with a timeline of about
+    ``activities_per_lead`` activities (2 to 2k−2 each, k on average; its first is
+    ``lead_created`` at ``created_at``, its last at ``last_activity_at``).
+
+    Stages, scores, grades, sources, owners (``owner_ids``, a few users; unowned leads
+    too), attribution, consent and custom attributes vary. Leads are numbered from
+    ``first_number`` (default: after the highest lead id) for their emails. All activities
+    are marked processed, so the outbox sweep sees none of them. Deterministic for a seed
+    and ``now``. Runs in one transaction (indexes dropped for the load come back if it
+    fails), then VACUUM ANALYZE; call it outside ``transaction.atomic``.
+    """
+    started = time.perf_counter()
+    now = now or timezone.now()
+    # One transaction: if the load fails or is interrupted, the dropped indexes come back.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SELECT coalesce(max(id), 0) FROM {Lead._meta.db_table}")
+        max_id_before = cursor.fetchone()[0]
+        if first_number is None:
+            first_number = max_id_before + 1
+        dropped = _drop_indexes(cursor, [Lead, Activity]) if rebuild_indexes else []
+        cursor.execute("SELECT setseed(%s)", [seed])
+        _log(verbose, f"inserting {count:,} leads…", started)
+        cursor.execute(*_lead_insert(count, first_number, owner_ids or [], now))
+        leads = cursor.rowcount
+        activities = 0
+        if activities_per_lead > 0:
+            _log(verbose, "inserting their activities…", started)
+            cursor.execute(*_activity_insert(max_id_before, activities_per_lead, now))
+            activities = cursor.rowcount
+        if dropped:
+            _log(verbose, f"rebuilding {len(dropped)} indexes and foreign keys…", started)
+            _restore_indexes(cursor, dropped)
+    _log(verbose, "VACUUM ANALYZE…", started)
+    with connection.cursor() as cursor:
+        for model in (Lead, Activity):
+            cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
+    return Made(leads, activities, time.perf_counter() - started, first_number)
+
+
+def _log(verbose: bool, message: str, started: float) -> None:
+    if verbose:
+        print(f"  {time.perf_counter() - started:5.1f} s  {message}", flush=True)
+
+
+# --- SQL ------------------------------------------------------------------------------
+
+
+def _array(values) -> str:
+    """A SQL array literal of quoted strings (constants from this module only)."""
+    return "ARRAY[" + ", ".join("'" + str(v).replace("'", "''") + "'" for v in values) + "]"
+
+
+def _pick(values, r: str) -> str:
+    """One element of ``values`` chosen by ``r``, a SQL expression in [0, 1)."""
+    return f"({_array(values)})[1 + floor({r} * {len(values)})::int]"
+
+
+def _cumulative(mix, r: str) -> str:
+    whens = " ".join(f"WHEN {r} < {share} THEN '{value}'" for value, share in mix[:-1])
+    return f"(CASE {whens} ELSE '{mix[-1][0]}' END)"
+
+
+def _insert(model: type[models.Model], known: dict[str, str], select_from: str,
+            params: dict) -> tuple[str, dict]:
+    """INSERT INTO model's table, with ``known`` column expressions and every other
+    concrete column (but the primary key) set to its model field's default."""
+    columns, exprs = [], []
+    for field in model._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        columns.append(field.column)
+        if field.column in known:
+            exprs.append(known[field.column])
+        elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            exprs.append("%(now)s")
+        else:
+            name = f"default_{field.column}"
+            value = field.get_default()  # "" for blank text fields, None if nullable
+            params[name] = field.get_db_prep_save(value, connection)
+            exprs.append(f"%({name})s")
+    missing = set(known) - set(columns)
+    if missing:
+        raise RuntimeError(
+            f"{model.__name__} has no columns {sorted(missing)}: update bench/data.py"
+        )
+    sql = (f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "
+           f"SELECT {', '.join(exprs)} {select_from}")
+    return sql, params
+
+
+def _lead_insert(count: int, first_number: int, owner_ids: list[int], now: datetime):
+    stage = _cumulative(STAGE_MIX, "r_stage")
+    source = _pick(SOURCES, "r_source")
+    is_campaign = f"b.source IN ({', '.join(repr(s) for s in CAMPAIGN_SOURCES)})"
+
+    def campaign(expr: str) -> str:  # attribution only for leads that came from a campaign
+        return f"CASE WHEN {is_campaign} THEN {expr} ELSE '' END"
+
+    medium = "CASE b.source " + " ".join(
+        f"WHEN '{s}' THEN '{m}'" for s, m in MEDIUMS.items()) + " ELSE '' END"
+    company = f"{_pick(COMPANIES, 'r_company')} || ' ' || mod(g, 997)"
+    known = {
+        "email": ("CASE WHEN mod(g, 10) = 0 THEN 'Lead' || g || '@Bench.Example.com' "
+                  f"ELSE 'lead' || g || '@{EMAIL_DOMAIN}' END"),
+        "first_name": _pick(FIRST_NAMES, "r_first"),
+        "last_name": _pick(LAST_NAMES, "r_last"),
+        "company": "CASE WHEN r_blank < 0.1 THEN '' ELSE b.company END",
+        "job_title": _pick(JOB_TITLES, "r_title"),
+        "phone": ("CASE WHEN r_misc < 0.4 THEN '' "
+                  "ELSE '+1 555 ' || lpad(mod(g, 10000000)::text, 7, '0') END"),
+        "website": ("CASE WHEN r_blank < 0.1 THEN '' "
+                    "ELSE 'https://www.company' || mod(g, 997) || '.example' END"),
+        "country": _pick(COUNTRIES, "r_country"),
+        "industry": _pick(INDUSTRIES, "r_industry"),
+        "company_size": (f"CASE WHEN r_size < 0.2 THEN NULL "
+                         f"ELSE ({'ARRAY' + str(COMPANY_SIZES)})[1 + floor(r_size * 6)::int] END"),
+        "stage": "b.stage",
+        "stage_changed_at": "b.created_at + (%(now)s - b.created_at) * r_stage_time",
+        "owner_id": ("CASE WHEN cardinality(%(owners)s::bigint[]) = 0 THEN NULL "
+                     "WHEN b.stage = 'lead' AND r_owner < 0.7 THEN NULL "
+                     "ELSE (%(owners)s::bigint[])"
+                     "[1 + floor(r_owner * cardinality(%(owners)s::bigint[]))::int] END"),
+        "score": ("CASE WHEN b.stage = 'lead' THEN "
+                  "CASE WHEN r_score < 0.3 THEN 0 ELSE floor(r_score * r_score * 70)::int END "
+                  "WHEN b.stage = 'disqualified' THEN floor(r_score * 40)::int - 5 "
+                  "ELSE 75 + floor(r_score * 90)::int END"),
+        "grade": f"CASE WHEN r_ungraded < 0.15 THEN '' ELSE {_pick(Grade.values, 'r_grade')} END",
+        "source": "b.source",
+        "first_utm_source": campaign("b.source"),
+        "first_utm_medium": campaign(medium),
+        "first_utm_campaign": campaign(_pick(CAMPAIGNS, "r_campaign")),
+        "first_referrer": campaign("'https://' || b.source || '.com/'"),
+        "first_landing_url": f"'https://www.example.com' || {_pick(PAGES, 'r_page')}",
+        "last_utm_source": campaign("b.source"),
+        "last_utm_medium": campaign(medium),
+        "last_utm_campaign": campaign(_pick(CAMPAIGNS, "r_misc")),
+        "last_landing_url": f"'https://www.example.com' || {_pick(PAGES, 'r_misc')}",
+        "attributes": ("CASE WHEN r_attr < 0.3 THEN jsonb_build_object('topic', "
+                       f"{_pick(['pricing', 'security', 'integrations'], 'r_attr / 0.3')}, "
+                       "'seats', mod(g, 50) + 1) ELSE '{}'::jsonb END"),
+        "marketing_consent": "r_consent < 0.6",
+        "consent_at": "CASE WHEN r_consent < 0.6 THEN b.created_at END",
+        "consent_text": ("CASE WHEN r_consent < 0.6 THEN "
+                         "'Yes, send me product news. I can unsubscribe at any time.' ELSE '' END"),
+        "unsubscribed_at": ("CASE WHEN r_consent > 0.97 THEN "
+                            "b.created_at + (b.last_activity_at - b.created_at) / 2 END"),
+        "created_at": "b.created_at",
+        "updated_at": "b.last_activity_at",
+        "last_activity_at": "b.last_activity_at",
+    }
+    randoms = ["r_first", "r_last", "r_company", "r_title", "r_country", "r_industry",
+               "r_size", "r_stage", "r_stage_time", "r_owner", "r_score", "r_grade",
+               "r_source", "r_campaign", "r_page", "r_attr", "r_consent", "r_misc", "r_blank",
+               "r_ungraded"]
+    select_from = (
+        "FROM (SELECT s.*, "
+        f"{stage} AS stage, {source} AS source, {company} AS company, "
+        "s.created_at + (%(now)s - s.created_at) * s.r_last_act AS last_activity_at "
+        "FROM (SELECT g, %(now)s - random() * interval '365 days' AS created_at, "
+        "random() AS r_last_act, "
+        + ", ".join(f"random() AS {r}" for r in randoms)
+        + " FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS g) AS s) AS b "
+        "ORDER BY b.created_at"  # ids in creation order, as the product makes them
+    )
+    params = {"now": now, "owners": list(owner_ids), "first": first_number,
+              "last": first_number + count - 1}
+    return _insert(Lead, known, select_from, params)
+
+
+def _activity_insert(max_id_before: int, per_lead: int, now: datetime):
+    # Each lead gets n activities, 2 ≤ n ≤ 2k−2 (k on average), from a hash of its id.
+    spread = max(2 * per_lead - 3, 1)
+    n = f"(2 + mod(l.id * 2654435761, {spread}))" if per_lead >= 2 else "1"
+    kind = _cumulative(KIND_MIX, "r.r_kind")
+    data = (
+        "CASE a.kind "
+        "WHEN 'lead_created' THEN jsonb_build_object('source', a.source) "
+        f"WHEN 'page_viewed' THEN jsonb_build_object('url', 'https://www.example.com' || "
+        f"{_pick(PAGES, 'a.r_data')}) "
+        "WHEN 'form_submitted' THEN jsonb_build_object('form', 1 + floor(a.r_data * 8)::int) "
+        "ELSE jsonb_build_object('sequence', 1 + floor(a.r_data * 4)::int, "
+        "'step', 1 + floor(a.r_data * 3)::int) END"
+    )
+    known = {
+        "lead_id": "a.lead_id",
+        "kind": "a.kind",
+        "data": data,
+        "actor_id": "NULL",
+        "occurred_at": "a.occurred_at",
+        "created_at": "a.occurred_at",
+        "processed_at": "a.occurred_at",
+    }
+    select_from = (
+        "FROM (SELECT l.id AS lead_id, l.source, r.r_data, "
+        f"CASE WHEN s = 0 THEN 'lead_created' ELSE {kind} END AS kind, "
+        "CASE WHEN s = 0 THEN l.created_at WHEN s = n - 1 THEN l.last_activity_at "
+        "ELSE l.created_at + (l.last_activity_at - l.created_at) * s / (n - 1) END AS occurred_at "
+        f"FROM {Lead._meta.db_table} AS l "
+        f"CROSS JOIN LATERAL (SELECT {n} AS n) AS c "
+        "CROSS JOIN LATERAL generate_series(0, c.n - 1) AS s "
+        "CROSS JOIN LATERAL (SELECT random() AS r_kind, random() AS r_data, s AS _s) AS r "
+        "WHERE l.id > %(after)s) AS a "
+        "ORDER BY a.occurred_at"
+    )
+    return _insert(Activity, known, select_from, {"after": max_id_before, "now": now})
+
+
+# --- Indexes and foreign keys ---------------------------------------------------------
+
+
+def _drop_indexes(cursor, models_: list[type[models.Model]]) -> list[str]:
+    """Drop the tables' foreign keys and the indexes that back no constraint (the unique
+    lower(email) one is such an index, and is rebuilt like the rest: a duplicate would
+    fail the rebuild loudly). Re-adding a foreign key checks every row in one join,
+    instead of one locking lookup per inserted row. Returns the statements that
+    :func:`_restore_indexes` runs to put them back."""
+    tables = [m._meta.db_table for m in models_]
+    cursor.execute(
+        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+        "FROM pg_constraint WHERE contype = 'f' AND conrelid::regclass::text = ANY(%s)",
+        [tables],
+    )
+    foreign_keys = cursor.fetchall()
+    cursor.execute(
+        "SELECT i.indexname, i.indexdef FROM pg_indexes i "
+        "WHERE i.schemaname = current_schema() AND i.tablename = ANY(%s) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)",
+        [tables],
+    )
+    indexes = cursor.fetchall()
+    for table, name, _ in foreign_keys:
+        cursor.execute(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
+    for name, _ in indexes:
+        cursor.execute(f'DROP INDEX "{name}"')
+    return [definition for _, definition in indexes] + [
+        f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}'
+        for table, name, definition in foreign_keys
+    ]
+
+
+def _restore_indexes(cursor, statements: list[str]) -> None:
+    cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+    for statement in statements:
+        cursor.execute(statement)
