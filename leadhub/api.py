@@ -4,14 +4,28 @@ become responses. Authentication and throttling are set in settings.REST_FRAMEWO
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
+from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
 from django.db.models import Q
-from rest_framework import pagination, permissions
-from rest_framework.exceptions import NotFound, ValidationError
+from django.utils import timezone
+from rest_framework import pagination, parsers, permissions
+from rest_framework.exceptions import NotFound, ParseError, ValidationError
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, with JSON nested too deeply for Python's decoder answered as
+    the 400 other unreadable JSON gets (DRF catches ValueError; that is RecursionError)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError as exc:
+            raise ParseError("JSON parse error - nested too deeply.") from exc
 
 
 class ModelPermissions(permissions.DjangoModelPermissions):
@@ -71,11 +85,13 @@ class KeysetPagination(pagination.BasePagination):
         self.page_size = self._page_size(request)
         direction, after = self._decode_cursor(request)
         fields = self.fields if direction == "next" else tuple(_flip(f) for f in self.fields)
-        if after is not None:
-            queryset = queryset.filter(_after(fields, after))
         try:
+            # filter() converts the cursor's values for their fields, so it is in the try.
+            if after is not None:
+                after = _comparable(queryset.model, fields, after)
+                queryset = queryset.filter(_after(fields, after))
             rows = list(queryset.order_by(*fields)[: self.page_size + 1])
-        except (ValueError, TypeError, DjangoValidationError) as exc:
+        except (ValueError, TypeError, OverflowError, DjangoValidationError) as exc:
             # A cursor edited by hand: values of the wrong type for their fields.
             raise NotFound(self.invalid_cursor_message) from exc
         has_more = len(rows) > self.page_size
@@ -191,6 +207,24 @@ def _cursor_value(value):
     if isinstance(value, datetime):
         return value.isoformat()
     return value
+
+
+def _comparable(model, fields: tuple[str, ...], values: list) -> list:
+    """The cursor's date-times as aware UTC values. Python parses offsets up to ±23:59
+    (a cursor edited by hand), and Postgres answers those with an error, not rows."""
+    result = []
+    for field_name, value in zip(fields, values, strict=True):
+        try:
+            field = model._meta.get_field(field_name.lstrip("-"))
+        except FieldDoesNotExist:
+            field = None
+        if isinstance(field, models.DateTimeField) and value is not None:
+            value = field.to_python(value)
+            if timezone.is_naive(value):
+                value = timezone.make_aware(value, UTC)
+            value = value.astimezone(UTC)
+        result.append(value)
+    return result
 
 
 def _after(fields: tuple[str, ...], values: list) -> Q:
