@@ -5,6 +5,8 @@ Errors are raised as ``django.core.exceptions.ValidationError`` keyed by field, 
 forms show beside the field and the API turns into a 400 with per-field messages.
 """
 
+import math
+import re
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +46,41 @@ def _check_fields(fields: dict[str, Any]) -> None:
         raise TypeError(f"Not editable through lead services: {', '.join(sorted(unknown))}")
 
 
+MAX_ATTRIBUTE_DEPTH = 10
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def text_problem(value: str) -> str | None:
+    """What makes a string unstorable (Postgres refuses NUL in text and jsonb, and a lone
+    surrogate from a JSON "\ud800" escape is not encodable), or None."""
+    if "\x00" in value:
+        return "Null characters are not allowed."
+    if _SURROGATE.search(value):
+        return "Surrogate characters are not allowed."
+    return None
+
+
+def attributes_problem(value: Any) -> str | None:
+    """What makes custom attributes unstorable, or None. A loop, not recursion: the JSON
+    parser takes nesting deeper than a recursive walk here could follow."""
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_ATTRIBUTE_DEPTH:
+            return f"Custom attributes may nest at most {MAX_ATTRIBUTE_DEPTH} levels deep."
+        if isinstance(item, str) and (problem := text_problem(item)):
+            return problem
+        if isinstance(item, float) and not math.isfinite(item):
+            # 1e999 parses as infinity, which is not JSON and cannot be stored or sent.
+            return "Numbers must be finite."
+        if isinstance(item, dict):
+            pending.extend((k, depth + 1) for k in item)
+            pending.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            pending.extend((v, depth + 1) for v in item)
+    return None
+
+
 def validate_attributes(value: Any) -> None:
     if not isinstance(value, dict):
         raise ValidationError({"attributes": "Custom attributes must be an object of name: value."})
@@ -54,11 +91,20 @@ def validate_attributes(value: Any) -> None:
             raise ValidationError(
                 {"attributes": f"Attribute {key!r} must be text, a number, true/false or a list."}
             )
+    if problem := attributes_problem(value):
+        raise ValidationError({"attributes": problem})
 
 
 def _full_clean(lead: Lead) -> None:
     # Constraints are checked by the database (the lower(email) one races otherwise);
     # full_clean here is for field validation: email format, lengths, choices.
+    errors = {
+        name: problem
+        for name in EDITABLE_FIELDS
+        if isinstance(value := getattr(lead, name), str) and (problem := text_problem(value))
+    }
+    if errors:
+        raise ValidationError(errors)
     lead.full_clean(validate_constraints=False, validate_unique=False)
     validate_attributes(lead.attributes)
 

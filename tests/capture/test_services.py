@@ -207,3 +207,24 @@ def test_a_refused_update_leaves_the_callers_object_as_it_was():
         lead_update(lead=bob, email="ann@example.com", first_name="Robert")
 
     assert (bob.email, bob.first_name) == ("bob@example.com", "Bob")
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"first_name": "Ann\x00"}, "first_name", "Null characters are not allowed."),
+        ({"company": "Acme \ud800"}, "company", "Surrogate characters are not allowed."),
+        ({"attributes": {"plan": "pro\x00"}}, "attributes", "Null characters are not allowed."),
+        ({"attributes": {"seats": float("inf")}}, "attributes", "Numbers must be finite."),
+        ({"attributes": {"tags": [[[[[[[[[[["deep"]]]]]]]]]]]}}, "attributes",
+         "Custom attributes may nest at most 10 levels deep."),
+    ],
+)
+def test_it_refuses_text_no_database_can_store(fields, field, message):
+    """Postgres refuses NUL and unencodable text with an error, not a row: the service
+    turns it into a per-field message whoever calls it (API, form, import)."""
+    with pytest.raises(ValidationError) as exc:
+        lead_create(email="ann@example.com", **fields)
+
+    assert exc.value.message_dict == {field: [message]}
+    assert not Lead.objects.exists()

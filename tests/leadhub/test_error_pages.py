@@ -38,3 +38,26 @@ def test_usernames_are_unique_whatever_their_case_in_the_database():
 
     with pytest.raises(IntegrityError), transaction.atomic():
         User.objects.create(username="SAM")
+
+
+def test_an_api_server_error_is_json_and_a_page_error_is_html(admin_user, monkeypatch):
+    from django.test import Client
+
+    from pipeline.api import LeadViewSet
+    from pipeline.views import LeadListView
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(LeadViewSet, "list", broken)
+    monkeypatch.setattr(LeadListView, "get", broken)
+    client = Client(raise_request_exception=False)
+    client.force_login(admin_user)
+
+    api = client.get("/api/v1/leads/")
+    page = client.get("/leads/")
+
+    assert api.status_code == 500
+    assert api.json() == {"detail": "Server error. It was logged; please retry later."}
+    assert page.status_code == 500
+    assert "Something went wrong" in page.content.decode()
