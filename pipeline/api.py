@@ -120,7 +120,9 @@ class LeadViewSet(viewsets.ModelViewSet):
     default_ordering = DEFAULT_LEAD_ORDERING
 
     def get_queryset(self):
-        return Lead.objects.visible_to(self.request.user).select_related("owner")
+        # No select_related("owner"): the JSON carries only owner_id, which DRF's
+        # primary-key field reads without loading the user (or its password hash).
+        return Lead.objects.visible_to(self.request.user)
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
