@@ -25,7 +25,7 @@ from bench.registry import REGISTRY, Context, Figure, Measurement, Scenario, Tar
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # Chosen by measurement on the 2-core machine (bench/README.md, "gunicorn mode").
-DEFAULT_MODE = "gthread"
+DEFAULT_MODE = "sync"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
