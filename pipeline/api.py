@@ -67,6 +67,12 @@ def _require_pipeline_permission(user, *, stage: bool, owner: bool) -> None:
     )
 
 
+STAGE_OWNER_RULES = (
+    "Changing `stage` or `owner` needs the work_pipeline permission; a stage move "
+    "the pipeline does not allow is a 400 on `stage`, and nothing is changed."
+)
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List leads",
@@ -91,18 +97,12 @@ def _require_pipeline_permission(user, *, stage: bool, owner: bool) -> None:
     ),
     update=extend_schema(
         summary="Replace a lead's fields",
-        description=(
-            "Changing `stage` or `owner` needs the work_pipeline permission; a stage move "
-            "the pipeline does not allow is a 400 on `stage`, and nothing is changed."
-        ),
+        description=STAGE_OWNER_RULES,
         responses={200: LeadSerializer, 400: BAD_REQUEST, 404: NOT_FOUND, **_WRITES},
     ),
     partial_update=extend_schema(
         summary="Change some of a lead's fields",
-        description=(
-            "Changing `stage` or `owner` needs the work_pipeline permission; a stage move "
-            "the pipeline does not allow is a 400 on `stage`, and nothing is changed."
-        ),
+        description=STAGE_OWNER_RULES,
         responses={200: LeadSerializer, 400: BAD_REQUEST, 404: NOT_FOUND, **_WRITES},
     ),
     destroy=extend_schema(

@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from capture.models import Activity, Grade, Lead
-from capture.services import attributes_problem
+from capture.services import EDITABLE_FIELDS, attributes_problem
 
 # Postgres' integer column; SQLite would take more, so the limit is stated here, not
 # derived from the database, and the schema is the same on both.
@@ -58,18 +58,7 @@ class LeadSerializer(serializers.ModelSerializer):
         model = Lead
         fields = [
             "id",
-            "email",
-            "first_name",
-            "last_name",
-            "company",
-            "job_title",
-            "phone",
-            "website",
-            "country",
-            "industry",
-            "company_size",
-            "attributes",
-            "marketing_consent",
+            *EDITABLE_FIELDS,  # what capture.services lets callers set
             "consent_at",
             "stage",
             "stage_reason",

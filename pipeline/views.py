@@ -515,9 +515,9 @@ class LeadUpdateView(LeadsAccess, View):
                 return redirect("pipeline:lead_detail", pk=lead.pk)
             try:
                 with transaction.atomic():
-                    # lead_update sets the new values on the lead it is given, before it
-                    # may refuse them: give it a copy, so ``lead`` stays as stored for
-                    # the page heading when the form comes back with errors.
+                    # A copy: if the stage move below is refused, the transaction rolls
+                    # back but lead_update's object holds the new values; ``lead`` must
+                    # stay as stored for the page heading when the form comes back.
                     updated = lead_update(
                         lead=copy.copy(lead), actor=request.user, **form.lead_fields()
                     )
