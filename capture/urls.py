@@ -1,6 +1,6 @@
 from django.urls import path
 
-from capture import views
+from capture.views import forms as views
 
 app_name = "capture"
 

@@ -11,10 +11,44 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import pagination, parsers, permissions
 from rest_framework.exceptions import NotFound, ParseError, ValidationError
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
+
+# --- Error responses, so the schema describes every answer a client can get -------------
+
+_DETAIL = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}},
+    "required": ["detail"],
+}
+_MESSAGES = {"type": "array", "items": {"type": "string"}}
+_FIELD_ERRORS = {
+    "type": "object",
+    "description": (
+        'Messages per field, e.g. {"email": ["A lead with this email already exists."]}; '
+        'per item for a list, e.g. {"kind": {"0": ["…"]}}; "non_field_errors" for the '
+        'request as a whole; "detail" for unreadable JSON.'
+    ),
+    "additionalProperties": {
+        "oneOf": [
+            _MESSAGES,
+            {"type": "object", "additionalProperties": _MESSAGES},
+            {"type": "string"},
+        ]
+    },
+}
+BAD_REQUEST = OpenApiResponse(_FIELD_ERRORS, description="Invalid input, per field.")
+UNAUTHENTICATED = OpenApiResponse(_DETAIL, description="No or invalid credentials.")
+FORBIDDEN = OpenApiResponse(_DETAIL, description="Signed in, but not allowed to do this.")
+NOT_FOUND = OpenApiResponse(_DETAIL, description="Not there, not visible to you, or a bad cursor.")
+THROTTLED = OpenApiResponse(_DETAIL, description="Too many requests; see Retry-After.")
+NOT_JSON = OpenApiResponse(_DETAIL, description="The body is not application/json.")
+ERRORS_ALWAYS = {401: UNAUTHENTICATED, 403: FORBIDDEN, 429: THROTTLED}
+ERRORS_WRITES = {**ERRORS_ALWAYS, 415: NOT_JSON}
+
 
 
 class JSONParser(parsers.JSONParser):

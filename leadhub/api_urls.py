@@ -1,10 +1,11 @@
 """Every /api/v1/ route, gathered from the apps' api modules."""
 
-from django.urls import re_path
+from django.urls import path, re_path
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
+from capture.api.submissions import FormSubmissionView
 from pipeline.api import urlpatterns as pipeline_urls
 
 
@@ -23,6 +24,11 @@ class APINotFound(APIView):
 
 
 urlpatterns = [
+    path(
+        "forms/<str:form_key>/submissions/",
+        FormSubmissionView.as_view(),
+        name="form-submissions",
+    ),
     *pipeline_urls,
     # Keep last. Only paths ending in a slash, so CommonMiddleware still redirects
     # /api/v1/leads to /api/v1/leads/ (a slash-less path resolving here would not be).

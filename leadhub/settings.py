@@ -298,6 +298,24 @@ LOGGING = {
 
 # --- LeadHub ----------------------------------------------------------------------------
 
+# The address people and websites reach LeadHub at (scheme and host, no path): used in
+# emails and copy-paste snippets, which are made without a request to take it from.
+PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Proxies in front of LeadHub whose X-Forwarded-For is believed (IPs or CIDRs): the
+# client address for rate limits and the submissions inbox (leadhub/net.py).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+
+# Public form endpoints (capture): rate limits per client address and per form, the
+# largest body accepted (413 beyond), and the proof-of-work difficulty in leading zero
+# bits (15 ≈ 0.5 s of a browser's time).
+FORM_RATE_PER_IP = env.str("FORM_RATE_PER_IP", default="30/minute")
+FORM_RATE_PER_FORM = env.str("FORM_RATE_PER_FORM", default="1200/minute")
+FORM_MAX_BODY_BYTES = env.int("FORM_MAX_BODY_BYTES", default=65_536)
+FORM_POW_DIFFICULTY = env.int("FORM_POW_DIFFICULTY", default=15)
+# Phone numbers typed without a country code are read as this region's (ISO code, e.g.
+# GB); empty: only numbers with a +country code are normalised.
+DEFAULT_PHONE_REGION = env.str("DEFAULT_PHONE_REGION", default="")
+
 # Called with each new Activity by capture.tasks.activity_process, in order, after the
 # activity's transaction commits (and again by the outbox sweep if that never ran).
 # Each must be idempotent: a retried task calls it twice.

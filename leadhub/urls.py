@@ -12,6 +12,7 @@ urlpatterns = [
     path("settings/", include("leadhub.settings_urls")),
     path("", include("pipeline.urls")),  # /leads/…, /board/
     path("forms/", include("capture.urls")),
+    path("", include("capture.public_urls")),  # /f/…, /p/…: public, no login
     path("scoring/", include("scoring.urls")),
     path("nurture/", include("nurture.urls")),
     path("api/v1/", include("leadhub.api_urls")),

@@ -8,7 +8,7 @@ Authentication, throttling and pagination come from settings.REST_FRAMEWORK.
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.urls import path
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, status, viewsets
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -17,45 +17,19 @@ from rest_framework.routers import SimpleRouter
 
 from capture.models import Activity, Lead, Stage
 from capture.services import lead_create, lead_delete, lead_update
-from leadhub.api import JSONParser, has_capability
+from leadhub.api import (
+    BAD_REQUEST,
+    ERRORS_ALWAYS,
+    ERRORS_WRITES,
+    NOT_FOUND,
+    JSONParser,
+    has_capability,
+)
 from pipeline.selectors import DEFAULT_LEAD_ORDERING, LEAD_ORDERINGS, LeadFilter, lead_timeline
 from pipeline.serializers import ActivityQuerySerializer, ActivitySerializer, LeadSerializer
 from pipeline.services import lead_assign_owner, lead_change_stage
 
 PIPELINE_PERMISSION = "leadhub.work_pipeline"
-
-# --- Error responses, so the schema describes every answer a client can get -------------
-
-_DETAIL = {
-    "type": "object",
-    "properties": {"detail": {"type": "string"}},
-    "required": ["detail"],
-}
-_MESSAGES = {"type": "array", "items": {"type": "string"}}
-_FIELD_ERRORS = {
-    "type": "object",
-    "description": (
-        'Messages per field, e.g. {"email": ["A lead with this email already exists."]}; '
-        'per item for a list, e.g. {"kind": {"0": ["…"]}}; "non_field_errors" for the '
-        'request as a whole; "detail" for unreadable JSON.'
-    ),
-    "additionalProperties": {
-        "oneOf": [
-            _MESSAGES,
-            {"type": "object", "additionalProperties": _MESSAGES},
-            {"type": "string"},
-        ]
-    },
-}
-BAD_REQUEST = OpenApiResponse(_FIELD_ERRORS, description="Invalid input, per field.")
-UNAUTHENTICATED = OpenApiResponse(_DETAIL, description="No or invalid credentials.")
-FORBIDDEN = OpenApiResponse(_DETAIL, description="Signed in, but not allowed to do this.")
-NOT_FOUND = OpenApiResponse(_DETAIL, description="No such lead visible to you, or a bad cursor.")
-THROTTLED = OpenApiResponse(_DETAIL, description="Too many requests; see Retry-After.")
-NOT_JSON = OpenApiResponse(_DETAIL, description="The body is not application/json.")
-_ALWAYS = {401: UNAUTHENTICATED, 403: FORBIDDEN, 429: THROTTLED}
-_WRITES = {**_ALWAYS, 415: NOT_JSON}
-
 
 def _require_pipeline_permission(user, *, stage: bool, owner: bool) -> None:
     if not (stage or owner) or user.has_perm(PIPELINE_PERMISSION):
@@ -80,7 +54,9 @@ STAGE_OWNER_RULES = (
             "The leads you can see, with the leads list's filters, newest first unless "
             "`ordering` says otherwise. Follow `next`/`previous` to page."
         ),
-        responses={200: LeadSerializer(many=True), 400: BAD_REQUEST, 404: NOT_FOUND, **_ALWAYS},
+        responses={
+            200: LeadSerializer(many=True), 400: BAD_REQUEST, 404: NOT_FOUND, **ERRORS_ALWAYS
+        },
     ),
     create=extend_schema(
         summary="Create a lead",
@@ -89,25 +65,25 @@ STAGE_OWNER_RULES = (
             "`owner` needs the work_pipeline permission. An email that matches an existing "
             "lead's, ignoring case and surrounding spaces, is a 400."
         ),
-        responses={201: LeadSerializer, 400: BAD_REQUEST, **_WRITES},
+        responses={201: LeadSerializer, 400: BAD_REQUEST, **ERRORS_WRITES},
     ),
     retrieve=extend_schema(
         summary="Get a lead",
-        responses={200: LeadSerializer, 400: BAD_REQUEST, 404: NOT_FOUND, **_ALWAYS},
+        responses={200: LeadSerializer, 400: BAD_REQUEST, 404: NOT_FOUND, **ERRORS_ALWAYS},
     ),
     update=extend_schema(
         summary="Replace a lead's fields",
         description=STAGE_OWNER_RULES,
-        responses={200: LeadSerializer, 400: BAD_REQUEST, 404: NOT_FOUND, **_WRITES},
+        responses={200: LeadSerializer, 400: BAD_REQUEST, 404: NOT_FOUND, **ERRORS_WRITES},
     ),
     partial_update=extend_schema(
         summary="Change some of a lead's fields",
         description=STAGE_OWNER_RULES,
-        responses={200: LeadSerializer, 400: BAD_REQUEST, 404: NOT_FOUND, **_WRITES},
+        responses={200: LeadSerializer, 400: BAD_REQUEST, 404: NOT_FOUND, **ERRORS_WRITES},
     ),
     destroy=extend_schema(
         summary="Delete a lead and its timeline (admins)",
-        responses={204: None, 400: BAD_REQUEST, 404: NOT_FOUND, **_ALWAYS},
+        responses={204: None, 400: BAD_REQUEST, 404: NOT_FOUND, **ERRORS_ALWAYS},
     ),
 )
 class LeadViewSet(viewsets.ModelViewSet):
@@ -181,7 +157,9 @@ class LeadViewSet(viewsets.ModelViewSet):
     summary="A lead's activity timeline",
     description="Newest first. Follow `next`/`previous` to page.",
     parameters=[ActivityQuerySerializer],
-    responses={200: ActivitySerializer(many=True), 400: BAD_REQUEST, 404: NOT_FOUND, **_ALWAYS},
+    responses={
+        200: ActivitySerializer(many=True), 400: BAD_REQUEST, 404: NOT_FOUND, **ERRORS_ALWAYS
+    },
 )
 class LeadActivityList(generics.ListAPIView):
     serializer_class = ActivitySerializer

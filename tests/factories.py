@@ -2,7 +2,22 @@ import factory
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from capture.models import Activity, ActivityKind, Lead, Stage
+from capture.models import (
+    Activity,
+    ActivityKind,
+    FieldType,
+    Form,
+    FormField,
+    FormStatus,
+    LandingPage,
+    LandingPageVariant,
+    Lead,
+    PageStatus,
+    Stage,
+    Submission,
+    TrackingSite,
+    Visitor,
+)
 from leadhub.models import User
 from leadhub.roles import ADMIN, MARKETER, SALES_REP
 from pipeline.models import StageTransition
@@ -71,3 +86,86 @@ class StageTransitionFactory(factory.django.DjangoModelFactory):
     from_stage = Stage.LEAD
     to_stage = Stage.MQL
     by_system = "scoring"
+
+
+class FormFactory(factory.django.DjangoModelFactory):
+    """A live form with an email field; ``FormFactory(with_fields=True)`` adds the
+    issue's example fields (first_name, company, topic select → attributes.topic)."""
+
+    class Meta:
+        model = Form
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Form {n}")
+    status = FormStatus.LIVE
+    allowed_origins = factory.LazyFunction(lambda: ["https://www.example.com"])
+    min_seconds = 3
+
+    @factory.post_generation
+    def with_fields(self, create, extracted, **kwargs):
+        if not create:
+            return
+        FormFieldFactory(form=self, name="email", type=FieldType.EMAIL, required=True,
+                         maps_to="email", label="Email", position=0)
+        if extracted:
+            FormFieldFactory(form=self, name="first_name", maps_to="first_name",
+                             label="First name", position=1)
+            FormFieldFactory(form=self, name="company", maps_to="company", label="Company",
+                             position=2)
+            FormFieldFactory(form=self, name="topic", type=FieldType.SELECT,
+                             options=["a", "b"], maps_to="attributes.topic", label="Topic",
+                             position=3)
+
+
+class FormFieldFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FormField
+
+    form = factory.SubFactory(FormFactory)
+    name = factory.Sequence(lambda n: f"field_{n}")
+    type = FieldType.TEXT
+    label = factory.LazyAttribute(lambda f: f.name.replace("_", " ").capitalize())
+    position = factory.Sequence(lambda n: n + 10)
+
+
+class SubmissionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Submission
+
+    form = factory.SubFactory(FormFactory)
+    lead = factory.SubFactory(LeadFactory)
+    channel = "api"
+    data = factory.LazyAttribute(lambda s: {"email": s.lead.email if s.lead else "x@example.com"})
+
+
+class LandingPageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LandingPage
+
+    slug = factory.Sequence(lambda n: f"page-{n}")
+    title = factory.Sequence(lambda n: f"Page {n}")
+    status = PageStatus.LIVE
+
+
+class LandingPageVariantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LandingPageVariant
+
+    page = factory.SubFactory(LandingPageFactory)
+    name = "A"
+    headline = "Get the guide"
+    body_markdown = "Everything you need to know."
+    form = factory.SubFactory(FormFactory)
+
+
+class TrackingSiteFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TrackingSite
+
+    name = factory.Sequence(lambda n: f"Site {n}")
+    allowed_origins = factory.LazyFunction(lambda: ["https://www.example.com"])
+
+
+class VisitorFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Visitor

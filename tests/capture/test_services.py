@@ -185,7 +185,7 @@ def test_concurrent_creates_of_one_email_give_one_lead_on_postgres():
 
 def test_a_lost_race_on_the_unique_index_is_a_per_field_error(monkeypatch):
     """Force the path the race takes: the pre-check says "free", the index says no."""
-    from capture import services
+    from capture.services import leads as services
 
     LeadFactory(email="ann@example.com")
     answers = iter([False, True])  # before the INSERT, then after the IntegrityError

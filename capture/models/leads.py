@@ -105,6 +105,11 @@ class Lead(models.Model):
     consent_text = models.TextField(
         blank=True, help_text="The consent wording the lead agreed to, as shown to them."
     )
+    # Double opt-in: when the lead followed the confirmation link (no nurture email goes
+    # out before it on forms that ask for it), and when the last link was sent (at most
+    # one an hour, so a form cannot flood someone's inbox).
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmation_sent_at = models.DateTimeField(null=True, blank=True)
     # Owned by nurture.services.
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
 
@@ -179,6 +184,7 @@ class ActivityKind(models.TextChoices):
     STAGE_CHANGED = "stage_changed", "Stage changed"
     OWNER_CHANGED = "owner_changed", "Owner changed"
     NOTE_ADDED = "note_added", "Note added"
+    CONFIRMED = "confirmed", "Confirmed their email"
 
 
 class Activity(models.Model):

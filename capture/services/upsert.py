@@ -1,0 +1,139 @@
+"""Create-or-update a lead from a form submission in one SQL statement.
+
+``INSERT … ON CONFLICT (lower(email)) DO UPDATE``: the unique lower(email) index decides
+between insert and update inside the database, so twenty concurrent submissions for
+one email in different case give one lead (no "SELECT, then INSERT" window), and a
+submission costs one statement for its lead whether the lead is new or known.
+
+What the update does is the form-submission rule: new non-empty values replace old
+ones, blanks never erase what is known; custom attributes merge; first-touch
+attribution is kept (or filled when the lead had none), last-touch is replaced;
+consent is only ever given here, never withdrawn.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.db import connection
+
+from capture.models import Lead
+
+TABLE = Lead._meta.db_table
+ATTRIBUTION = Lead.ATTRIBUTION_FIELDS
+# Text columns a submission may fill; an empty value keeps what the lead has.
+TEXT_COLUMNS = ("first_name", "last_name", "company", "job_title", "phone", "website",
+                "country", "industry")
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    lead_id: int
+    created: bool
+
+
+def lead_source_from(attribution: dict[str, str]) -> str:
+    """A new lead's source: its utm_source, else the host that referred the visitor to
+    the page, else "direct"."""
+    if attribution.get("utm_source"):
+        return attribution["utm_source"][:200]
+    referrer = attribution.get("referrer", "")
+    host = urlsplit(referrer).hostname if referrer else ""
+    return (host or "direct")[:200]
+
+
+def _sql(columns: list[str], vendor: str) -> str:
+    def keep_unless_blank(col: str) -> str:
+        return f"{col} = COALESCE(NULLIF(EXCLUDED.{col}, ''), {TABLE}.{col})"
+
+    no_first_touch = " AND ".join(
+        f"{TABLE}.first_{a} = ''" for a in ("utm_source", "referrer", "landing_url")
+    )
+    has_last_touch = "EXCLUDED.last_landing_url <> '' OR EXCLUDED.last_utm_source <> ''"
+    if vendor == "postgresql":
+        merge_attributes = f"{TABLE}.attributes || EXCLUDED.attributes"
+        later = f"GREATEST({TABLE}.last_activity_at, EXCLUDED.last_activity_at)"
+        conflict = "(lower(email))"
+    else:  # SQLite
+        merge_attributes = f"json_patch({TABLE}.attributes, EXCLUDED.attributes)"
+        later = f"max({TABLE}.last_activity_at, EXCLUDED.last_activity_at)"
+        conflict = "(lower(email))"
+    updates = [
+        *(keep_unless_blank(col) for col in TEXT_COLUMNS),
+        f"company_size = COALESCE(EXCLUDED.company_size, {TABLE}.company_size)",
+        f"attributes = {merge_attributes}",
+        f"marketing_consent = {TABLE}.marketing_consent OR EXCLUDED.marketing_consent",
+        *(
+            f"{col} = CASE WHEN EXCLUDED.marketing_consent THEN EXCLUDED.{col} "
+            f"ELSE {TABLE}.{col} END"
+            for col in ("consent_at", "consent_text")
+        ),
+        *(
+            f"first_{a} = CASE WHEN {no_first_touch} THEN EXCLUDED.first_{a} "
+            f"ELSE {TABLE}.first_{a} END"
+            for a in ATTRIBUTION
+        ),
+        *(
+            f"last_{a} = CASE WHEN {has_last_touch} THEN EXCLUDED.last_{a} "
+            f"ELSE {TABLE}.last_{a} END"
+            for a in ATTRIBUTION
+        ),
+        f"last_activity_at = {later}",
+        "updated_at = EXCLUDED.updated_at",
+    ]
+    placeholders = ", ".join(["%s"] * len(columns))
+    # Only the model's own column names go into the text; every value is a parameter.
+    return (
+        f"INSERT INTO {TABLE} ({', '.join(columns)}) VALUES ({placeholders}) "  # noqa: S608
+        f"ON CONFLICT {conflict} DO UPDATE SET {', '.join(updates)} "
+        # created_at is set only by an insert: equal to ours means this call created it.
+        f"RETURNING id, (created_at = %s)"
+    )
+
+
+_sql_cache: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
+def lead_upsert_from_submission(
+    *,
+    email: str,
+    values: dict[str, Any],
+    attributes: dict[str, Any],
+    consent_text: str | None,
+    attribution: dict[str, str],
+    now: datetime,
+) -> UpsertResult:
+    """Insert the lead for ``email`` or update the existing one (see the module text).
+    ``values`` are clean Lead field values (capture.validation); ``consent_text`` is the
+    wording agreed to, or None when consent was not given."""
+    row: dict[str, Any] = {
+        "email": email.strip(),
+        **values,
+        "attributes": attributes,
+        "source": lead_source_from(attribution),
+        "created_at": now,
+        "updated_at": now,
+        "last_activity_at": now,
+        "stage_changed_at": now,
+    }
+    if consent_text is not None:
+        row.update(marketing_consent=True, consent_at=now, consent_text=consent_text)
+    for a in ATTRIBUTION:
+        row[f"first_{a}"] = row[f"last_{a}"] = attribution.get(a, "")
+
+    fields = [f for f in Lead._meta.concrete_fields if not f.primary_key]
+    columns = [f.column for f in fields]
+    params = []
+    for f in fields:
+        value = row[f.attname] if f.attname in row else f.get_default()
+        params.append(f.get_db_prep_save(value, connection))
+    params.append(fields[columns.index("created_at")].get_db_prep_save(now, connection))
+
+    key = (connection.vendor, tuple(columns))
+    if key not in _sql_cache:
+        _sql_cache[key] = _sql(columns, connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(_sql_cache[key], params)
+        lead_id, created = cursor.fetchone()
+    return UpsertResult(lead_id=lead_id, created=bool(created))

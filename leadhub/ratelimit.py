@@ -1,0 +1,48 @@
+"""Fixed-window rate limits kept in the cache (Redis when REDIS_URL is set, so every web
+process shares them; process memory on the embedded default)."""
+
+import logging
+import time
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """"30/minute" → (30, 60)."""
+    count, _, period = rate.partition("/")
+    return int(count), PERIODS[period.strip().rstrip("s")]
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    allowed: bool
+    retry_after: int  # seconds until the window resets (when not allowed)
+
+
+def rate_limit_hit(key: str, rate: str) -> RateLimit:
+    """Count one hit against ``key``; not allowed once the window's count passes the
+    rate. A cache failure allows the request: losing a submission is worse than
+    letting a burst through."""
+    limit, period = parse_rate(rate)
+    now = time.time()
+    window = int(now // period)
+    cache_key = f"rl:{key}:{window}"
+    try:
+        cache.add(cache_key, 0, timeout=period + 1)
+        try:
+            count = cache.incr(cache_key)
+        except ValueError:  # evicted between add and incr
+            cache.set(cache_key, 1, timeout=period + 1)
+            count = 1
+    except (RedisError, OSError) as exc:
+        logger.warning("Rate limit %s not checked, cache unavailable: %s", key, exc)
+        return RateLimit(True, 0)
+    if count <= limit:
+        return RateLimit(True, 0)
+    return RateLimit(False, max(1, int((window + 1) * period - now) + 1))

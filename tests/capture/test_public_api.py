@@ -1,0 +1,363 @@
+"""POST /api/v1/forms/<form_key>/submissions/: the public JSON/urlencoded endpoint."""
+
+import json
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from capture.models import Activity, ActivityKind, FormStatus, Lead, Submission
+from capture.spam import render_token
+from tests.factories import FormFactory, LeadFactory
+
+pytestmark = pytest.mark.django_db
+
+ORIGIN = "https://www.example.com"
+
+
+@pytest.fixture
+def form():
+    return FormFactory(with_fields=True, name="Ebook")
+
+
+def post(client, form, body, *, content_type="application/json", **meta):
+    """``meta``: WSGI environ entries, e.g. HTTP_ORIGIN=…, REMOTE_ADDR=…"""
+    data = json.dumps(body) if content_type == "application/json" and not isinstance(
+        body, str | bytes) else body
+    return client.post(f"/api/v1/forms/{form.key}/submissions/", data,
+                       content_type=content_type, **meta)
+
+
+def test_it_creates_a_lead_a_submission_and_an_activity(client, form):
+    response = post(client, form, {"email": "ann@example.com", "first_name": "Ann",
+                                   "company": "Acme", "topic": "a"})
+
+    assert response.status_code == 201
+    body = response.json()
+    lead = Lead.objects.get()
+    submission = Submission.objects.get()
+    assert body["lead"] == lead.pk
+    assert body["submission"] == submission.pk
+    assert body["ignored_fields"] == []
+    assert (lead.email, lead.first_name, lead.company) == ("ann@example.com", "Ann", "Acme")
+    assert lead.attributes == {"topic": "a"}
+    assert submission.data == {"email": "ann@example.com", "first_name": "Ann",
+                               "company": "Acme", "topic": "a"}
+    assert submission.channel == "api"
+    activity = Activity.objects.get()
+    assert activity.kind == ActivityKind.FORM_SUBMITTED
+    assert activity.data["form_name"] == "Ebook"
+    assert activity.data["submission"] == submission.pk
+    assert activity.data["new_lead"] is True
+
+
+def test_it_accepts_urlencoded_posts(client, form):
+    response = client.post(f"/api/v1/forms/{form.key}/submissions/",
+                           {"email": "ann@example.com", "company": "Acme"})
+
+    assert response.status_code == 201
+    assert Lead.objects.get().company == "Acme"
+
+
+def test_a_returning_email_in_other_case_updates_the_same_lead(client, form):
+    post(client, form, {"email": "ann@example.com", "first_name": "Ann", "topic": "a"})
+
+    response = post(client, form, {"email": "  ANN@Example.com ", "first_name": "",
+                                    "company": "Acme", "topic": "b"})
+
+    assert response.status_code == 201
+    lead = Lead.objects.get()
+    assert lead.first_name == "Ann"  # a blank never erases what is known
+    assert lead.company == "Acme"
+    assert lead.attributes == {"topic": "b"}
+    assert Submission.objects.count() == 2
+    assert Activity.objects.filter(kind=ActivityKind.FORM_SUBMITTED).count() == 2
+    assert Activity.objects.latest("id").data["new_lead"] is False
+
+
+def test_it_keeps_first_touch_and_replaces_last_touch(client, form):
+    post(client, form, {"email": "ann@example.com"},
+         HTTP_REFERER="https://www.example.com/ebook?utm_source=google&utm_campaign=q3")
+    post(client, form, {"email": "ann@example.com",
+                        "_lh_page": "https://www.example.com/demo?utm_source=newsletter"})
+
+    lead = Lead.objects.get()
+    assert (lead.first_utm_source, lead.first_utm_campaign) == ("google", "q3")
+    assert lead.last_utm_source == "newsletter"
+    assert lead.last_landing_url == "https://www.example.com/demo?utm_source=newsletter"
+    assert lead.source == "google"
+
+
+def test_fields_not_on_the_form_are_ignored_reported_and_never_written(client, form):
+    owner = LeadFactory()  # any id will do
+    response = post(client, form, {"email": "ann@example.com", "score": 1000,
+                                   "owner": owner.pk, "stage": "customer",
+                                   "unsubscribed": True, "grade": "A"})
+
+    assert response.status_code == 201
+    assert sorted(response.json()["ignored_fields"]) == [
+        "grade", "owner", "score", "stage", "unsubscribed"]
+    lead = Lead.objects.get(email="ann@example.com")
+    assert (lead.score, lead.grade, lead.stage, lead.owner_id) == (0, "", "lead", None)
+    assert lead.unsubscribed_at is None
+    assert "score" not in Submission.objects.get().data
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"first_name": "Ann"}, "email", "This field is required."),
+        ({"email": ""}, "email", "This field is required."),
+        ({"email": "not an email"}, "email", "Enter a valid email address."),
+        ({"email": "ann@example.com", "topic": "c"}, "topic", "“c” is not one of the choices."),
+        ({"email": ["a@x.com", "b@x.com"]}, "email", "Enter a single value."),
+        ({"email": {"x": 1}}, "email", "Enter text."),
+    ],
+)
+def test_invalid_input_is_a_400_with_per_field_errors_and_stores_nothing(
+    client, form, body, field, message
+):
+    response = post(client, form, body)
+
+    assert response.status_code == 400
+    assert response.json() == {"errors": {field: [message]}}
+    assert not Submission.objects.exists()
+    assert not Lead.objects.exists()
+
+
+def test_values_are_trimmed_and_length_capped(client, form):
+    post(client, form, {"email": "ann@example.com", "first_name": "  " + "A" * 400 + "  "})
+
+    assert Lead.objects.get().first_name == "A" * 150  # Lead.first_name's length
+
+
+def test_malformed_json_is_a_400(client, form):
+    response = post(client, form, '{"email": ', content_type="application/json")
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["body"]
+
+
+def test_a_json_array_is_a_400(client, form):
+    response = post(client, form, ["ann@example.com"])
+
+    assert response.status_code == 400
+    assert response.json() == {"errors": {"body": ["Send a JSON object of field: value."]}}
+
+
+def test_a_wrong_content_type_is_a_415(client, form):
+    response = post(client, form, "email=ann@example.com", content_type="text/plain")
+
+    assert response.status_code == 415
+    assert not Submission.objects.exists()
+
+
+def test_an_oversized_body_is_a_413(client, form, settings):
+    settings.FORM_MAX_BODY_BYTES = 1000
+
+    response = post(client, form, {"email": "ann@example.com", "first_name": "x" * 2000})
+
+    assert response.status_code == 413
+    assert not Submission.objects.exists()
+
+
+def test_an_unknown_form_is_a_404(client):
+    response = client.post("/api/v1/forms/nope/submissions/", {"email": "a@example.com"},
+                           content_type="application/json")
+
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("status", [FormStatus.DRAFT, FormStatus.ARCHIVED])
+def test_a_form_that_is_not_live_is_a_404(client, status):
+    form = FormFactory(status=status)
+
+    response = post(client, form, {"email": "ann@example.com"})
+
+    assert response.status_code == 404
+    assert not Submission.objects.exists()
+
+
+def test_a_disallowed_origin_is_a_403_without_cors_headers(client, form):
+    response = post(client, form, {"email": "ann@example.com"},
+                    HTTP_ORIGIN="https://evil.example.net")
+
+    assert response.status_code == 403
+    assert "Access-Control-Allow-Origin" not in response
+    assert not Submission.objects.exists()
+
+
+def test_an_allowed_origin_gets_cors_headers(client, form):
+    response = post(client, form, {"email": "ann@example.com"}, HTTP_ORIGIN=ORIGIN)
+
+    assert response.status_code == 201
+    assert response["Access-Control-Allow-Origin"] == ORIGIN
+    assert "Origin" in response["Vary"]
+
+
+def test_the_preflight_answers_allowed_origins_only(client, form):
+    url = f"/api/v1/forms/{form.key}/submissions/"
+
+    allowed = client.options(url, HTTP_ORIGIN=ORIGIN,
+                             HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
+    refused = client.options(url, HTTP_ORIGIN="https://evil.example.net",
+                             HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
+
+    assert allowed.status_code == 204
+    assert allowed["Access-Control-Allow-Origin"] == ORIGIN
+    assert "Idempotency-Key" in allowed["Access-Control-Allow-Headers"]
+    assert refused.status_code == 403
+    assert "Access-Control-Allow-Origin" not in refused
+
+
+def test_a_filled_honeypot_is_filed_as_spam_and_looks_like_success(client, form):
+    response = post(client, form, {"email": "bot@example.com", "lh_url": "http://spam"})
+
+    assert response.status_code == 201
+    assert response.json()["lead"] is None
+    submission = Submission.objects.get()
+    assert submission.is_spam
+    assert submission.spam_reason == "honeypot field filled"
+    assert not Lead.objects.exists()
+    assert not Activity.objects.exists()
+
+
+def test_a_post_faster_than_a_person_could_type_is_spam(client, form):
+    token = render_token(form_id=form.pk)
+
+    response = post(client, form, {"email": "bot@example.com", "_lh_token": token})
+
+    assert response.status_code == 201
+    submission = Submission.objects.get()
+    assert submission.is_spam
+    assert "after the form was shown" in submission.spam_reason
+
+
+def test_a_forged_render_token_is_spam(client, form):
+    response = post(client, form, {"email": "bot@example.com", "_lh_token": "forged:token"})
+
+    assert response.status_code == 201
+    assert Submission.objects.get().spam_reason == "render token forged or for another form"
+
+
+def test_a_render_token_old_enough_is_not_spam(client, form, time_machine):
+    time_machine.move_to("2026-11-22 10:00:00Z", tick=False)
+    token = render_token(form_id=form.pk)
+    time_machine.move_to("2026-11-22 10:00:20Z", tick=False)
+
+    response = post(client, form, {"email": "ann@example.com", "_lh_token": token})
+
+    assert response.json()["lead"] is not None
+    assert Submission.objects.get().channel == "embed"
+
+
+def test_disposable_addresses_are_flagged_or_refused_per_form(client):
+    flagging = FormFactory(disposable_emails="flag")
+    blocking = FormFactory(disposable_emails="block")
+
+    flagged = post(client, flagging, {"email": "x@mailinator.com"})
+    refused = post(client, blocking, {"email": "x@mailinator.com"})
+
+    assert flagged.status_code == 201
+    assert Submission.objects.get().spam_reason == "disposable email address"
+    assert refused.status_code == 400
+    assert "permanent email address" in refused.json()["errors"]["email"][0]
+
+
+def test_the_per_address_rate_limit_answers_429_with_retry_after(client, form, settings):
+    settings.FORM_RATE_PER_IP = "2/minute"
+
+    answers = [post(client, form, {"email": f"p{i}@example.com"}).status_code for i in range(3)]
+
+    assert answers == [201, 201, 429]
+    throttled = post(client, form, {"email": "p9@example.com"})
+    assert int(throttled["Retry-After"]) >= 1
+    assert Submission.objects.count() == 2
+
+
+def test_a_forged_x_forwarded_for_does_not_reset_the_rate_limit(client, form, settings):
+    settings.FORM_RATE_PER_IP = "1/minute"
+    settings.TRUSTED_PROXIES = []  # nobody's X-Forwarded-For is believed
+
+    first = post(client, form, {"email": "a@example.com"}, HTTP_X_FORWARDED_FOR="1.2.3.4")
+    second = post(client, form, {"email": "b@example.com"}, HTTP_X_FORWARDED_FOR="5.6.7.8")
+
+    assert (first.status_code, second.status_code) == (201, 429)
+
+
+def test_the_per_form_rate_limit_applies_across_addresses(client, form, settings):
+    settings.FORM_RATE_PER_FORM = "1/minute"
+
+    first = post(client, form, {"email": "a@example.com"}, REMOTE_ADDR="10.0.0.1")
+    second = post(client, form, {"email": "b@example.com"}, REMOTE_ADDR="10.0.0.2")
+
+    assert (first.status_code, second.status_code) == (201, 429)
+
+
+def test_a_retry_with_the_same_idempotency_key_returns_the_first_answer(client, form):
+    body = {"email": "ann@example.com", "first_name": "Ann"}
+
+    first = post(client, form, body, HTTP_IDEMPOTENCY_KEY="abc-123")
+    retry = post(client, form, body, HTTP_IDEMPOTENCY_KEY="abc-123")
+
+    assert first.status_code == retry.status_code == 201
+    assert first.json() == retry.json()
+    assert Submission.objects.count() == 1
+    assert Activity.objects.filter(kind=ActivityKind.FORM_SUBMITTED).count() == 1
+
+
+def test_the_same_idempotency_key_with_another_body_is_a_422(client, form):
+    post(client, form, {"email": "ann@example.com"}, HTTP_IDEMPOTENCY_KEY="abc-123")
+
+    response = post(client, form, {"email": "bob@example.com"}, HTTP_IDEMPOTENCY_KEY="abc-123")
+
+    assert response.status_code == 422
+    assert Submission.objects.count() == 1
+
+
+def test_html_and_script_are_stored_as_text(client, form):
+    evil = '<script>alert("x")</script>'
+    post(client, form, {"email": "ann@example.com", "first_name": evil, "company": evil})
+
+    assert Lead.objects.get().first_name == evil  # stored as typed; escaped on output
+
+
+def _count_commits(monkeypatch) -> list[int]:
+    commits: list[int] = []
+    original = connection.commit
+
+    def counting_commit():
+        commits.append(1)
+        original()
+
+    monkeypatch.setattr(connection, "commit", counting_commit)
+    return commits
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("existing_lead", [False, True])
+@pytest.mark.parametrize("idempotency_key", [None, "key-1"])
+def test_one_submission_takes_at_most_6_statements_and_one_commit(
+    client, monkeypatch, existing_lead, idempotency_key
+):
+    form = FormFactory(with_fields=True)
+    if existing_lead:
+        LeadFactory(email="ann@example.com")
+    # The follow-up task runs later, in a worker: not part of the request's statements.
+    monkeypatch.setattr("capture.tasks.activity_process.delay", lambda *a, **k: None)
+    headers = {"HTTP_IDEMPOTENCY_KEY": idempotency_key} if idempotency_key else {}
+    commits = _count_commits(monkeypatch)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = post(client, form, {"email": "Ann@Example.com", "first_name": "Ann",
+                                       "company": "Acme", "topic": "a"}, **headers)
+
+    assert response.status_code == 201
+    # SQLite's backend issues BEGIN/COMMIT as statements; Postgres' driver does not.
+    # Transaction control is what "one commit" counts, so it is counted apart.
+    statements = [q["sql"] for q in queries.captured_queries
+                  if not q["sql"].startswith(("BEGIN", "COMMIT"))]
+    assert len(statements) <= 6, "\n".join(statements)
+    assert not [s for s in statements if s.startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(commits) == 1
+    assert Lead.objects.count() == 1
