@@ -5,8 +5,11 @@ from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
+from capture.api.events import urlpatterns as event_urls
+from capture.api.forms import urlpatterns as form_urls
 from capture.api.submissions import FormSubmissionView
 from pipeline.api import urlpatterns as pipeline_urls
+from scoring.api import urlpatterns as scoring_urls
 
 
 class APINotFound(APIView):
@@ -29,6 +32,9 @@ urlpatterns = [
         FormSubmissionView.as_view(),
         name="form-submissions",
     ),
+    *form_urls,
+    *event_urls,
+    *scoring_urls,
     *pipeline_urls,
     # Keep last. Only paths ending in a slash, so CommonMiddleware still redirects
     # /api/v1/leads to /api/v1/leads/ (a slash-less path resolving here would not be).

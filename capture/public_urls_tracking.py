@@ -1,0 +1,3 @@
+"""Public tracking URLs (/t.js, confirmation links): included by capture/public_urls.py."""
+
+urlpatterns: list = []

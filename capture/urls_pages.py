@@ -1,0 +1,3 @@
+"""URLs included under the "capture" namespace (see capture/urls.py)."""
+
+urlpatterns: list = []
