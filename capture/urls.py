@@ -3,11 +3,25 @@
 from django.urls import include, path
 
 from capture.views import forms as views
+from capture.views import submissions
 
 app_name = "capture"
 
 urlpatterns = [
     path("", views.FormListView.as_view(), name="form_list"),
+    path("new/", views.FormCreateView.as_view(), name="form_create"),
+    path("<int:pk>/", views.FormBuilderView.as_view(), name="form_builder"),
+    path("<int:pk>/preview/", views.FormPreviewView.as_view(), name="form_preview"),
+    path("<int:pk>/publish/", views.FormPublishView.as_view(), name="form_publish"),
+    path("<int:pk>/duplicate/", views.FormDuplicateView.as_view(), name="form_duplicate"),
+    path("<int:pk>/delete/", views.FormDeleteView.as_view(), name="form_delete"),
+    path("<int:pk>/submissions/", submissions.SubmissionListView.as_view(),
+         name="form_submissions"),
+    path("submissions/", submissions.SubmissionListView.as_view(), name="submission_list"),
+    path("submissions/<int:pk>/", submissions.SubmissionDetailView.as_view(),
+         name="submission_detail"),
+    path("submissions/<int:pk>/not-spam/", submissions.SubmissionNotSpamView.as_view(),
+         name="submission_not_spam"),
     path("pages/", include("capture.urls_pages")),
     path("sites/", include("capture.urls_sites")),
 ]
