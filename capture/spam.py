@@ -15,6 +15,7 @@ Spam folder and the visitor sees the normal thank-you, so bots learn nothing.
 """
 
 import hashlib
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -37,7 +38,9 @@ POW_MAX_AGE = 3600
 
 def render_token(*, form_id: int, variant_id: int | None = None) -> str:
     """The time of rendering, signed; goes into the form as a hidden input."""
-    payload = {"f": form_id, "v": variant_id, "t": round(time.time(), 2)}
+    # Rounded down: rounded up, a token could claim a render a few ms in the future, and
+    # a form with min_seconds=0 would file an instant post as "too fast".
+    payload = {"f": form_id, "v": variant_id, "t": math.floor(time.time() * 100) / 100}
     return signing.Signer(salt=RENDER_SALT).sign_object(payload)
 
 

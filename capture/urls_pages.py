@@ -1,3 +1,20 @@
-"""URLs included under the "capture" namespace (see capture/urls.py)."""
+"""Landing pages in the app (/forms/pages/…), in the "capture" namespace."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from capture.views import pages as views
+
+urlpatterns = [
+    path("", views.PageListView.as_view(), name="page_list"),
+    path("new/", views.PageCreateView.as_view(), name="page_create"),
+    path("preview/", views.MarkdownPreviewView.as_view(), name="page_markdown_preview"),
+    path("<int:pk>/", views.PageDetailView.as_view(), name="page_detail"),
+    path("<int:pk>/edit/", views.PageUpdateView.as_view(), name="page_update"),
+    path("<int:pk>/variants/new/", views.VariantCreateView.as_view(), name="variant_create"),
+    path("<int:pk>/variants/<int:variant_pk>/edit/", views.VariantUpdateView.as_view(),
+         name="variant_update"),
+    path("<int:pk>/variants/<int:variant_pk>/delete/", views.VariantDeleteView.as_view(),
+         name="variant_delete"),
+    path("<int:pk>/variants/<int:variant_pk>/preview/", views.VariantPreviewView.as_view(),
+         name="variant_preview"),
+]

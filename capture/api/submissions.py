@@ -127,6 +127,8 @@ class FormSubmissionView(ListAPIView):
             response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
             response["Access-Control-Allow-Headers"] = "Content-Type, Idempotency-Key"
             response["Access-Control-Max-Age"] = str(CORS_MAX_AGE)
+            # So a script can read how long to wait after a 429.
+            response["Access-Control-Expose-Headers"] = "Retry-After"
         response["Vary"] = "Origin"
         return response
 
@@ -172,7 +174,11 @@ class FormSubmissionView(ListAPIView):
     def post(self, request, form_key: str):
         form = public.live_form(form_key)
         if form is None:
-            return Response({"detail": "Not found."}, status=404)
+            # Readable by any page (nothing to protect): an embed of a form that was
+            # unpublished can say so instead of retrying as if the network failed.
+            response = Response({"detail": "Not found."}, status=404)
+            response["Access-Control-Allow-Origin"] = "*"
+            return response
         if not public.origin_allowed(request, form):
             return Response({"detail": "This origin may not post to this form."}, status=403)
         if public.body_too_large(request):

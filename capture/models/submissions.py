@@ -68,7 +68,3 @@ class Submission(models.Model):
 
     def __str__(self) -> str:
         return f"Submission {self.pk} to form {self.form_id}"
-
-    @property
-    def email(self) -> str:
-        return str(self.data.get("email", ""))

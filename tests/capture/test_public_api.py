@@ -163,9 +163,10 @@ def test_an_oversized_body_is_a_413(client, form, settings):
 
 def test_an_unknown_form_is_a_404(client):
     response = client.post("/api/v1/forms/nope/submissions/", {"email": "a@example.com"},
-                           content_type="application/json")
+                           content_type="application/json", HTTP_ORIGIN=ORIGIN)
 
     assert response.status_code == 404
+    assert response["Access-Control-Allow-Origin"] == "*"  # an embed can read why
 
 
 @pytest.mark.parametrize("status", [FormStatus.DRAFT, FormStatus.ARCHIVED])
@@ -192,6 +193,7 @@ def test_an_allowed_origin_gets_cors_headers(client, form):
 
     assert response.status_code == 201
     assert response["Access-Control-Allow-Origin"] == ORIGIN
+    assert response["Access-Control-Expose-Headers"] == "Retry-After"
     assert "Origin" in response["Vary"]
 
 
@@ -361,3 +363,12 @@ def test_one_submission_takes_at_most_6_statements_and_one_commit(
     assert not [s for s in statements if s.startswith(("SAVEPOINT", "RELEASE"))]
     assert len(commits) == 1
     assert Lead.objects.count() == 1
+
+
+def test_a_render_token_never_claims_a_time_in_the_future(client):
+    form = FormFactory(min_seconds=0)
+
+    response = post(client, form, {"email": "ann@example.com",
+                                   "_lh_token": render_token(form_id=form.pk)})
+
+    assert response.json()["lead"] is not None
