@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from capture.models import Activity
+from capture.services import notify, tracking
 
 logger = logging.getLogger(__name__)
 
@@ -50,3 +51,44 @@ def activities_redispatch_unprocessed() -> int:
     if ids:
         logger.info("Re-queued %d unprocessed activities", len(ids))
     return len(ids)
+
+
+# Mail after a submission (queued by capture.handlers). Temporary SMTP failures raise
+# MailDeferred (capture.services.notify) and are retried with backoff for about a day:
+# 30 s, 1 min, 2 min … capped at an hour, with jitter so a recovering server is not hit
+# by every retry at once; MailBusy (another run is sending the same email) is retried
+# the same way. Each task sends at most once per submission however often it runs.
+# Time limits above EMAIL_TIMEOUT, so a hung server fails the send, not the worker.
+MAIL_TASK_OPTIONS = {
+    "autoretry_for": (notify.MailDeferred, notify.MailBusy, OperationalError),
+    "retry_backoff": 30,
+    "retry_backoff_max": 3600,
+    "retry_jitter": True,
+    "max_retries": 30,
+    "soft_time_limit": 120,
+    "time_limit": 150,
+}
+
+
+@shared_task(**MAIL_TASK_OPTIONS)
+def submission_notify(activity_id: int) -> None:
+    """Email a form's notify_emails about one submission (its form_submitted activity)."""
+    notify.submission_notification_send(activity_id=activity_id)
+
+
+@shared_task(**MAIL_TASK_OPTIONS)
+def optin_confirmation_send(activity_id: int) -> None:
+    """Send a double-opt-in confirmation link for one submission."""
+    notify.confirmation_email_send(activity_id=activity_id)
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3,
+             soft_time_limit=600, time_limit=660)
+def visitors_prune() -> int:
+    """Delete anonymous browsing older than VISITOR_RETENTION_DAYS (leadhub/celery.py
+    runs it daily)."""
+    before = timezone.now() - timedelta(days=settings.VISITOR_RETENTION_DAYS)
+    deleted = tracking.visitors_prune(before=before)
+    if deleted:
+        logger.info("Deleted %d anonymous page views older than %s", deleted, before)
+    return deleted

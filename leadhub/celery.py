@@ -19,4 +19,19 @@ app.conf.beat_schedule = {
         "task": "capture.tasks.activities_redispatch_unprocessed",
         "schedule": 60.0,
     },
+    # Anonymous page views wait for their visitor to submit a form; those that never do
+    # (and visitors never linked to a lead) are deleted after VISITOR_RETENTION_DAYS, so
+    # tracking data does not grow without bound and is not kept longer than it is useful.
+    "capture.prune-anonymous-visitors": {
+        "task": "capture.tasks.visitors_prune",
+        "schedule": 24 * 3600.0,
+    },
+    # Scoring decay: behaviour points can expire (a rule's "expires after D days"). Each
+    # lead's next expiry is stored; this rescores, set-based, the leads whose expiry has
+    # passed, so a lead that went quiet cools down without waiting for its next activity.
+    # Hourly: points expire by the day, and a run with nothing due is one indexed query.
+    "scoring.decay-expired-points": {
+        "task": "scoring.tasks.scores_decay",
+        "schedule": 3600.0,
+    },
 }

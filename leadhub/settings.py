@@ -184,6 +184,10 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="LeadHub <leadhub@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Seconds an SMTP connection may block. Django's default is none at all; Celery tasks
+# send mail while they hold a row lock (so a retried task cannot send twice), and a hung
+# server must fail the send (and retry it later) rather than hold that lock.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 
 # --- Security (production behind TLS) ---------------------------------------------------
 
@@ -312,6 +316,17 @@ FORM_RATE_PER_IP = env.str("FORM_RATE_PER_IP", default="30/minute")
 FORM_RATE_PER_FORM = env.str("FORM_RATE_PER_FORM", default="1200/minute")
 FORM_MAX_BODY_BYTES = env.int("FORM_MAX_BODY_BYTES", default=65_536)
 FORM_POW_DIFFICULTY = env.int("FORM_POW_DIFFICULTY", default=15)
+# The tracking endpoint (POST /api/v1/events/ from /t.js): page views accepted per client
+# address and per tracking site, and the largest body accepted (413 beyond; also caps
+# authenticated custom events).
+EVENT_RATE_PER_IP = env.str("EVENT_RATE_PER_IP", default="120/minute")
+EVENT_RATE_PER_SITE = env.str("EVENT_RATE_PER_SITE", default="6000/minute")
+EVENT_MAX_BODY_BYTES = env.int("EVENT_MAX_BODY_BYTES", default=16_384)
+# Days anonymous page views (and visitors never linked to a lead) are kept waiting for
+# the visitor to submit a form; older ones are deleted daily.
+VISITOR_RETENTION_DAYS = env.int("VISITOR_RETENTION_DAYS", default=180)
+# Days a double-opt-in confirmation link stays valid.
+OPTIN_LINK_MAX_AGE_DAYS = env.int("OPTIN_LINK_MAX_AGE_DAYS", default=7)
 # Phone numbers typed without a country code are read as this region's (ISO code, e.g.
 # GB); empty: only numbers with a +country code are normalised.
 DEFAULT_PHONE_REGION = env.str("DEFAULT_PHONE_REGION", default="")
@@ -319,6 +334,29 @@ DEFAULT_PHONE_REGION = env.str("DEFAULT_PHONE_REGION", default="")
 # Called with each new Activity by capture.tasks.activity_process, in order, after the
 # activity's transaction commits (and again by the outbox sweep if that never ran).
 # Each must be idempotent: a retried task calls it twice.
-ACTIVITY_HANDLERS: list[str] = []
+ACTIVITY_HANDLERS: list[str] = [
+    # First: links the visitor's earlier page views to the lead (so they are scored) and
+    # queues the notification and double-opt-in emails of a form submission.
+    "capture.handlers.form_submitted_follow_up",
+    # Scoring: points, grade, MQL threshold (after capture, so linked page views count).
+    "scoring.handlers.activity_score",
+]
 # How long an activity may wait for its follow-up task before the sweep re-queues it.
 ACTIVITY_REDISPATCH_AFTER_SECONDS = env.int("ACTIVITY_REDISPATCH_AFTER_SECONDS", default=120)
+
+# Scoring (scoring/README.md). The pipeline function that moves leads to MQL (scoring
+# may not import pipeline, so it is named here); empty: scoring promotes nobody.
+SCORING_MQL_PROMOTER = env.str("SCORING_MQL_PROMOTER",
+                               default="pipeline.services.leads_promote_to_mql")
+# Leads per rescore batch (one transaction each; progress is reported per batch), how
+# many workers share one rescore (Celery tasks, or `manage.py rescore` threads; each
+# claims batches), and how long one run of the task works before it re-queues itself.
+SCORING_RESCORE_BATCH_LEADS = env.int("SCORING_RESCORE_BATCH_LEADS", default=50_000)
+SCORING_RESCORE_WORKERS = env.int("SCORING_RESCORE_WORKERS", default=2)
+SCORING_RESCORE_TASK_SECONDS = env.int("SCORING_RESCORE_TASK_SECONDS", default=120)
+if (SCORING_RESCORE_BATCH_LEADS < 1000 or SCORING_RESCORE_WORKERS < 1
+        or SCORING_RESCORE_TASK_SECONDS < 1):
+    raise ImproperlyConfigured(
+        "SCORING_RESCORE_BATCH_LEADS must be at least 1000, SCORING_RESCORE_WORKERS and "
+        "SCORING_RESCORE_TASK_SECONDS at least 1."
+    )
