@@ -103,3 +103,18 @@ def lead_assign_owner(*, lead: Lead, owner, actor=None, by_system: str = "") -> 
         },
     )
     return lead
+
+
+def leads_promote_to_mql(*, lead_ids, reason: str) -> int:
+    """Scoring's promoter (settings.SCORING_MQL_PROMOTER): move each of these leads that
+    is still in stage "lead" to MQL, by "scoring", with ``reason``; returns how many
+    moved. A lead anywhere else (already MQL, further on, disqualified) stays put."""
+    moved = 0
+    for lead in Lead.objects.filter(pk__in=list(lead_ids), stage=Stage.LEAD).order_by("pk"):
+        try:
+            lead_change_stage(lead=lead, to_stage=Stage.MQL, by_system="scoring",
+                              reason=reason)
+        except ValidationError:
+            continue  # moved by someone else since it was read: lead_change_stage refused
+        moved += 1
+    return moved

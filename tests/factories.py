@@ -169,3 +169,46 @@ class TrackingSiteFactory(factory.django.DjangoModelFactory):
 class VisitorFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Visitor
+
+
+# --- Scoring --------------------------------------------------------------------------------
+
+
+def _category(key: str):
+    from scoring.models import ScoreCategory  # scoring's section keeps to itself
+
+    return ScoreCategory.objects.get(key=key)
+
+
+class RuleFactory(factory.django.DjangoModelFactory):
+    """A behaviour rule (``FitRuleFactory`` for fit). Made rows get a new rules stamp,
+    as the services give them, so cached rules are reloaded."""
+
+    class Meta:
+        model = "scoring.Rule"
+
+    name = factory.Sequence(lambda n: f"Rule {n}")
+    kind = "behavior"
+    activity_kind = ActivityKind.PAGE_VIEWED
+    category = factory.LazyFunction(lambda: _category("engagement"))
+    conditions = factory.LazyFunction(list)
+    points = 10
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        from scoring.services import rules_changed
+
+        rule = super()._create(model_class, *args, **kwargs)
+        rules_changed()
+        return rule
+
+
+class FitRuleFactory(RuleFactory):
+    kind = "fit"
+    activity_kind = ""
+    category = None
+
+
+class RescoreJobFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "scoring.RescoreJob"

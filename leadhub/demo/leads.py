@@ -11,7 +11,10 @@ plain Python first, then written in one transaction:
 - the bulk of the timeline (page views, forms, emails) with ``bulk_create``, already
   marked processed, so the outbox sweep doesn't queue thousands of them at once;
 - then the services' "now" timestamps are moved back to when each step happened, so
-  the history spreads over the last 90 days.
+  the history spreads over the last 90 days;
+- last, every lead is rescored from its activities with the scoring rules (the demo's
+  defaults, leadhub.demo.scoring, unless there are rules already), so the demo's scores
+  and grades are the rules' own. Stages stay as planned: the rescore moves nobody.
 """
 
 import random
@@ -30,9 +33,11 @@ from django.utils import timezone
 from capture.models import Activity, ActivityKind, Lead, Stage
 from capture.services import lead_create
 from leadhub.demo import vocabulary as v
+from leadhub.demo.scoring import scoring_defaults_ensure
 from leadhub.models import User
 from pipeline.models import StageTransition
 from pipeline.services import lead_assign_owner, lead_change_stage
+from scoring.services import rescore_run_inline
 
 DEFAULT_SEED = 20250601
 DEFAULT_COUNT = 300
@@ -61,7 +66,6 @@ PAGE_VIEWS = {
     Stage.LEAD: (0, 4), Stage.MQL: (2, 6), Stage.SQL: (3, 8), Stage.OPPORTUNITY: (4, 10),
     Stage.CUSTOMER: (5, 12), Stage.DISQUALIFIED: (0, 4),
 }
-MQL_SCORE = 50  # what the scoring app will likely start with; demo scores agree with it
 
 
 @dataclass
@@ -86,10 +90,8 @@ class Plan:
     first_touch: dict[str, str]
     last_touch: dict[str, str]
     stage: str
-    grade: str
     activities: list[tuple[str, datetime, dict[str, Any]]] = field(default_factory=list)
     moves: list[Move] = field(default_factory=list)
-    score: int = 0
     lead: Lead | None = None
 
 
@@ -142,6 +144,7 @@ def demo_data_create(
     users = {u.username: u for u in User.objects.filter(
         username__in=[name for name, _ in OWNERS], is_active=True)}
 
+    scoring_defaults_ensure()
     with transaction.atomic():
         for plan in plans:
             plan.lead = lead_create(
@@ -156,6 +159,10 @@ def demo_data_create(
         transition_times, owner_times = _moves_apply(plans, users)
         _backdate(plans, transition_times, owner_times)
         activity_count = Activity.objects.filter(lead__in=[p.lead for p in plans]).count()
+    if plans:
+        # Scores and grades come from the rules. The planned stages are the demo's
+        # history (MQLs sales sent back included): the rescore promotes nobody.
+        rescore_run_inline(reason="demo data", promote=False)
 
     return DemoResult(
         leads=len(plans),
@@ -221,17 +228,12 @@ def _backdate(plans: list[Plan], transition_times, owner_times) -> None:
             stage_moves[-1] if stage_moves else plan.created_at,
             plan.created_at if consent else None,
             v.CONSENT_TEXT if consent else "",
-            # Scores and grades belong to the scoring app, which doesn't exist yet: until
-            # it does, the demo sets plausible ones directly (from the same activities and
-            # fit its rules will look at). Scoring's full rescore will replace them.
-            plan.score,
-            plan.grade,
             *(plan.first_touch[f] for f in Lead.ATTRIBUTION_FIELDS),
             *(plan.last_touch[f] for f in Lead.ATTRIBUTION_FIELDS),
             plan.lead.pk,
         ))
     _update_rows(Lead, ["created_at", "last_activity_at", "updated_at", "stage_changed_at",
-                        "consent_at", "consent_text", "score", "grade", *touch_fields], rows)
+                        "consent_at", "consent_text", *touch_fields], rows)
 
 
 def _update_rows(model, fields: list[str], rows: list[tuple]) -> None:
@@ -318,7 +320,6 @@ def _plan(rng: random.Random, now: datetime, company: Company, used: set[str]) -
 
     fit = (v.JOB_TITLES[title][0] + company.industry_fit + int(company.in_region)
            + (2 if 50 <= company.size < 1000 else 1 if 10 <= company.size < 5000 else 0))
-    grade = "A" if fit >= 7 else "B" if fit == 6 else "C" if fit >= 4 else "D" if fit == 3 else "F"
     stage = _final_stage(rng, fit, age_days)
 
     web = bool(landing)
@@ -355,11 +356,9 @@ def _plan(rng: random.Random, now: datetime, company: Company, used: set[str]) -
         first_touch=first_touch,
         last_touch=last_touch,
         stage=stage,
-        grade=grade,
     )
     _plan_moves(rng, plan, now, age_days)
     _plan_activities(rng, plan, now, landing, form_key, first_touch)
-    plan.score = _score(rng, plan)
     # Whole seconds read better on the timeline.
     plan.activities = [(k, at.replace(microsecond=0), d) for k, at, d in plan.activities]
     for move in plan.moves:
@@ -478,9 +477,10 @@ def _plan_activities(rng, plan: Plan, now: datetime, landing: str, form_key: str
             add((ActivityKind.FORM_SUBMITTED, created - timedelta(seconds=rng.randint(1, 5)),
                  _form(plan, form_key, session, page=landing)))
 
-    # Whatever made the lead an MQL: usually a high-intent form just before.
+    # What made the lead an MQL (scoring moved it): a high-intent form just before, the
+    # signal the demo's rules weigh most (leadhub.demo.scoring).
     mql_at = next((m.at for m in plan.moves if m.to_stage == Stage.MQL), None)
-    if mql_at and rng.random() < 0.7:
+    if mql_at:
         key = rng.choice(["demo", "contact-sales", "trial"])
         at = max(created + timedelta(seconds=30), mql_at - timedelta(minutes=rng.randint(1, 50)))
         later = f"s_{rng.getrandbits(48):012x}"
@@ -552,26 +552,6 @@ def _form(plan: Plan, key: str, session: str, page: str = "") -> dict:
     if key in ("demo", "contact-sales", "trial"):
         submitted["job_title"] = fields["job_title"]
         submitted["company_size"] = str(fields["company_size"])
-    return {"form": name, "form_key": key, "page_url": v.SITE + page, "session_id": session,
+    return {"form": name, "form_name": name, "form_key": key, "page_url": v.SITE + page,
+            "session_id": session,
             "fields": submitted, "marketing_consent": fields["marketing_consent"]}
-
-
-def _score(rng: random.Random, plan: Plan) -> int:
-    points = 0
-    for kind, _, data in plan.activities:
-        if kind == ActivityKind.PAGE_VIEWED:
-            points += 4 if data["path"] in v.HIGH_INTENT_PAGES else 1
-        elif kind == ActivityKind.FORM_SUBMITTED:
-            points += 8 + 8 * v.FORMS[data["form_key"]][2]
-        elif kind == ActivityKind.EMAIL_OPENED:
-            points += 1
-        elif kind == ActivityKind.EMAIL_CLICKED:
-            points += 3
-    reached_mql = any(m.to_stage == Stage.MQL for m in plan.moves)
-    if plan.stage == Stage.LEAD and points >= MQL_SCORE:
-        points = rng.randint(30, MQL_SCORE - 1)  # below the bar, or it would be an MQL
-    elif plan.stage in FUNNEL and points < MQL_SCORE:
-        points = MQL_SCORE + rng.randint(0, 25)
-    elif plan.stage == Stage.DISQUALIFIED and not reached_mql:
-        points = min(points, MQL_SCORE - 5)
-    return min(points, 150)

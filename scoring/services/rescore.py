@@ -1,0 +1,325 @@
+"""Full rescores (after a rule or settings change) and the decay run, set-based in SQL
+(scoring.engine.sql), in batches of lead ids, each batch one transaction.
+
+A rescore job is started by ``rescore_request`` (queues its Celery tasks on commit) and
+run by ``rescore_job_run``: from the tasks (SCORING_RESCORE_WORKERS of them share one
+job; each works for a time budget, then re-queues itself for the rest) or in-process
+(``manage.py rescore`` with its --workers threads, the demo data). When a job starts it
+is cut into batches of lead-id ranges (RescoreBatch); a worker claims a pending batch
+with SELECT … FOR UPDATE SKIP LOCKED and marks it done in the transaction that rescored
+it, so workers never share a batch, and one that dies leaves its batch pending for
+another. Rescoring a batch twice writes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection, connections, transaction
+from django.db.models import F, Max
+from django.utils import timezone
+
+from capture.models import Lead
+from scoring.engine import sql as engine
+from scoring.engine.rules import Snapshot, snapshot_load
+from scoring.models import (
+    LeadScore,
+    RescoreBatch,
+    RescoreJob,
+    RescoreStatus,
+    ScoringSettings,
+)
+from scoring.services.promote import mql_promote
+
+logger = logging.getLogger(__name__)
+
+
+def _batch_size() -> int:
+    size = int(getattr(settings, "SCORING_RESCORE_BATCH_LEADS", 50_000))
+    return max(engine.LOCK_BUCKET, size)
+
+
+def _workers() -> int:
+    return max(1, int(getattr(settings, "SCORING_RESCORE_WORKERS", 2)))
+
+
+# --- Jobs -------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def rescore_request(*, requested_by=None, reason: str = "", dispatch: bool = True) -> RescoreJob:
+    """A rescore of every lead: the queued job if one has not started yet (it will see
+    this change), else a new job, whose tasks are queued when the transaction commits."""
+    queued = (RescoreJob.objects.select_for_update()
+              .filter(status=RescoreStatus.QUEUED).order_by("id").first())
+    if queued is not None:
+        return queued
+    job = RescoreJob.objects.create(requested_by=requested_by, reason=reason[:200])
+    if dispatch:
+        from scoring.tasks import rescore_run
+
+        def send() -> None:
+            for _ in range(_workers()):
+                rescore_run.delay(job.pk)
+
+        # robust: the job row is committed; if the broker is down, `manage.py rescore
+        # --job <id>` or the next request runs it.
+        transaction.on_commit(send, robust=True)
+    return job
+
+
+def _start(job_id: int) -> RescoreJob | None:
+    """Start a queued job: cut it into batches. A job already started is returned as
+    it is (another worker, or a redelivered task, started it)."""
+    with transaction.atomic():
+        job = RescoreJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status != RescoreStatus.QUEUED:
+            return job
+        stamp = ScoringSettings.objects.values_list("rules_stamp", flat=True).get(
+            pk=ScoringSettings.SINGLETON_ID)
+        job.status, job.started_at, job.rules_stamp = RescoreStatus.RUNNING, timezone.now(), stamp
+        job.total = Lead.objects.count()
+        job.last_lead_id = Lead.objects.aggregate(m=Max("id"))["m"] or 0
+        job.save(update_fields=["status", "started_at", "rules_stamp", "total",
+                                "last_lead_id"])
+        RescoreBatch.objects.bulk_create(
+            [RescoreBatch(job=job, lo=lo, hi=hi) for lo, hi in _ranges(job.last_lead_id)])
+        with connection.cursor() as cursor:
+            engine.analyze(cursor, engine.current_dialect())
+        return job
+
+
+def _ranges(last_lead_id: int) -> list[tuple[int, int]]:
+    """Lead-id ranges of about _batch_size() leads each (every size-th id, read from the
+    primary key in one statement), aligned to the lock buckets so no two batches share
+    one."""
+    size = _batch_size()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS n "  # noqa: S608
+            f"FROM {engine.LEAD} WHERE id <= %s) x WHERE n %% %s = 1 ORDER BY id",
+            [last_lead_id, size])
+        starts = [row[0] for row in cursor.fetchall()]
+    bucket = engine.LOCK_BUCKET
+    starts = sorted({(start // bucket) * bucket for start in starts})
+    ends = [start - 1 for start in starts[1:]] + [last_lead_id]
+    return [(max(lo, 0), hi) for lo, hi in zip(starts, ends, strict=True) if hi >= lo]
+
+
+def rescore_job_run(
+    *,
+    job_id: int,
+    seconds: float | None = None,
+    progress: Callable[[RescoreJob], None] | None = None,
+    promote: bool = True,
+    timings: engine.Timings = engine.NO_TIMINGS,
+) -> bool:
+    """Rescore the job's pending batches, one claimed at a time, until none is left or
+    ``seconds`` have passed (checked between batches). Returns True when the job needs
+    nothing more from this worker (finished, gone, or its last batches are being done
+    by others), False when there is more to do. ``promote=False`` records who meets
+    the MQL threshold but moves nobody (demo data)."""
+    job = _start(job_id)
+    if job is None or job.is_finished:
+        return True
+    started = time.monotonic()
+    while True:
+        claimed = _batch_run(job.pk, promote=promote, timings=timings)
+        if claimed is None:  # nothing pending: finished, or the rest is being done
+            job = _finish_if_done(job.pk)
+            if progress and job:
+                progress(job)
+            return True
+        if progress:
+            progress(RescoreJob.objects.get(pk=job.pk))
+        if seconds is not None and time.monotonic() - started >= seconds:
+            return False
+
+
+def _batch_run(job_id: int, *, promote: bool, timings: engine.Timings) -> RescoreBatch | None:
+    """Claim one pending batch and rescore it, in one transaction; None if none is left."""
+    with transaction.atomic():
+        pending = RescoreBatch.objects.filter(job_id=job_id, done=False).order_by("lo")
+        if connection.features.has_select_for_update_skip_locked:
+            # Skip batches other workers hold; theirs stay locked until they commit.
+            pending = pending.select_for_update(skip_locked=True)
+        batch = pending.first()
+        if batch is None:
+            return None
+        started = time.monotonic()
+        result = rescore_batch(lo=batch.lo, hi=batch.hi, cause={"rescore": job_id},
+                               reason=f"rescore #{job_id}", promote=promote, timings=timings)
+        batch.done, batch.leads = True, result.leads
+        batch.seconds = time.monotonic() - started
+        batch.save(update_fields=["done", "leads", "seconds"])
+        RescoreJob.objects.filter(pk=job_id).update(
+            done=F("done") + result.leads, scores_changed=F("scores_changed") +
+            result.scores_changed, grades_changed=F("grades_changed") + result.grades_changed,
+            promoted=F("promoted") + result.promoted)
+        return batch
+
+
+def _finish_if_done(job_id: int) -> RescoreJob | None:
+    with transaction.atomic():
+        job = RescoreJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.is_finished:
+            return job
+        if RescoreBatch.objects.filter(job_id=job_id, done=False).exists():
+            return job  # a batch another worker is on: it finishes the job
+        job.status, job.finished_at = RescoreStatus.DONE, timezone.now()
+        job.done = job.total
+        job.save(update_fields=["status", "finished_at", "done"])
+        stamp = ScoringSettings.objects.values_list("rules_stamp", flat=True).get(
+            pk=ScoringSettings.SINGLETON_ID)
+        if stamp != job.rules_stamp:
+            # Rules changed after this job had started: some batches used the old ones.
+            transaction.on_commit(
+                lambda: rescore_request(reason=f"rules changed during #{job_id}"))
+        return job
+
+
+def rescore_job_fail(*, job_id: int, error: str) -> None:
+    RescoreJob.objects.filter(pk=job_id).exclude(status=RescoreStatus.DONE).update(
+        status=RescoreStatus.FAILED, error=error[:5000], finished_at=timezone.now())
+
+
+def rescore_run_inline(*, requested_by=None, reason: str = "",
+                       progress: Callable[[RescoreJob], None] | None = None,
+                       promote: bool = True, workers: int = 1,
+                       timings: engine.Timings = engine.NO_TIMINGS) -> RescoreJob:
+    """Create a job and run it here and now (``manage.py rescore``, the demo data), with
+    ``workers`` threads (each its own database connection) on Postgres."""
+    job = RescoreJob.objects.create(requested_by=requested_by, reason=reason[:200])
+    rescore_job_threads(job_id=job.pk, workers=workers, progress=progress, promote=promote,
+                        timings=timings)
+    job.refresh_from_db()
+    return job
+
+
+def rescore_job_threads(*, job_id: int, workers: int = 1,
+                        progress: Callable[[RescoreJob], None] | None = None,
+                        promote: bool = True,
+                        timings: engine.Timings = engine.NO_TIMINGS) -> None:
+    """Run a job in-process; with workers > 1 (Postgres only: SQLite has one writer), as
+    many threads claim its batches side by side."""
+    if workers <= 1 or connection.vendor != "postgresql" or connection.in_atomic_block:
+        rescore_job_run(job_id=job_id, progress=progress, promote=promote, timings=timings)
+        return
+    _start(job_id)  # once, before the threads race to start it
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def report(job: RescoreJob) -> None:
+        if progress:
+            with lock:
+                progress(job)
+
+    def work() -> None:
+        try:
+            rescore_job_run(job_id=job_id, progress=report, promote=promote, timings=timings)
+        except BaseException as exc:  # re-raised in the caller's thread below
+            errors.append(exc)
+        finally:
+            connections.close_all()  # this thread's connection
+
+    threads = [threading.Thread(target=work, name=f"rescore-{i}") for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    _finish_if_done(job_id)
+
+
+# --- Batches ----------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchResult:
+    leads: int
+    scores_changed: int
+    grades_changed: int
+    promoted: int
+
+
+def rescore_batch(*, lo: int, hi: int, cause: dict, reason: str, promote: bool = True,
+                  now: datetime | None = None, snapshot: Snapshot | None = None,
+                  timings: engine.Timings = engine.NO_TIMINGS) -> BatchResult:
+    """Rescore leads lo…hi from their activities: contributions, scores, grades, the
+    activities recording the changes, and MQL promotions. One transaction."""
+    now = now or timezone.now()
+    dialect = engine.current_dialect()
+    with transaction.atomic(), connection.cursor() as cursor:
+        engine.session(cursor, dialect)
+        engine.lock_buckets(cursor, dialect, (lo, hi), shared=False)
+        # Read under the lock: a rule change committed before it is in this batch.
+        snapshot = snapshot or snapshot_load()
+        leads = engine.lead_range(lo, hi)
+        engine.contributions_sync(cursor, dialect, list(snapshot.behavior), leads, timings)
+        cause_sql, cause_params = _cause_sql(dialect, cause)
+        # The batch's contributions were just computed: sum those, not the table again.
+        scored = engine.scores_write(cursor, dialect, snapshot, leads, now, cause_sql,
+                                     cause_params, source=engine.DESIRED, timings=timings)
+        engine.drop_desired(cursor, dialect)
+        with timings("MQL promotions (pipeline, per lead)"):
+            promoted = _promote(scored.promotable, snapshot, reason) if promote else 0
+    return BatchResult(scored.leads, scored.scores_changed, scored.grades_changed, promoted)
+
+
+def _cause_sql(dialect, cause: dict) -> tuple[str, list]:
+    ((key, value),) = cause.items()
+    if value is True:
+        return dialect.json_object([(key, dialect.json_true())]), []
+    return dialect.json_object([(key, "CAST(%s AS BIGINT)")]), [value]
+
+
+def _promote(lead_ids: list[int], snapshot: Snapshot, reason: str) -> int:
+    if not lead_ids:
+        return 0
+    return mql_promote(
+        lead_ids=lead_ids,
+        reason=f"Reached the MQL threshold ({snapshot.thresholds.describe()}) in {reason}.",
+    )
+
+
+# --- Decay ------------------------------------------------------------------------------------
+
+DECAY_BATCH = 5000
+
+
+def scores_decay(*, now: datetime | None = None, batch: int = DECAY_BATCH) -> int:
+    """Rescore the leads whose points have expired since they were last scored (their
+    next expiry has passed): set-based, a batch of leads per transaction. Records
+    score_changed with cause {"decay": true}. Returns how many leads were rescored."""
+    now = now or timezone.now()
+    dialect = engine.current_dialect()
+    done = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            engine.session(cursor, dialect)
+            due = list(LeadScore.objects.filter(next_expiry__lte=now).order_by("lead_id")
+                       .values_list("lead_id", flat=True)[:batch])
+            if not due:
+                return done
+            engine.lock_buckets(cursor, dialect, due, shared=False)
+            snapshot = snapshot_load()
+            engine._temp(cursor, dialect, "tmp_scoring_due",
+                         f"SELECT lead_id FROM {engine.LEADSCORE} WHERE lead_id BETWEEN %s "  # noqa: S608
+                         "AND %s AND next_expiry <= %s",
+                         [due[0], due[-1], dialect.param_datetime(now)])
+            cause_sql, cause_params = _cause_sql(dialect, {"decay": True})
+            scored = engine.scores_write(cursor, dialect, snapshot,
+                                         engine.lead_table("tmp_scoring_due"), now,
+                                         cause_sql, cause_params)
+            engine._drop(cursor, dialect, "tmp_scoring_due")
+            _promote(scored.promotable, snapshot, "decay")
+            done += scored.leads
+        if len(due) < batch:
+            return done
