@@ -6,6 +6,9 @@ import importlib
 MODULES = [
     "bench.scenarios.ceilings",
     "bench.scenarios.leads_api",
+    "bench.scenarios.ingest",
+    # Only with --only scoring: it loads its own 1,000,000 leads.
+    "bench.scenarios.scoring",
 ]
 
 
