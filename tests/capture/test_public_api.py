@@ -372,3 +372,37 @@ def test_a_render_token_never_claims_a_time_in_the_future(client):
                                    "_lh_token": render_token(form_id=form.pk)})
 
     assert response.json()["lead"] is not None
+
+
+def test_a_process_reuses_a_live_form_it_loaded_until_the_form_changes(client, form):
+    from capture.public import live_form_forget
+    from capture.services import form_unpublish, form_update
+
+    live_form_forget()
+    with CaptureQueriesContext(connection) as first:
+        post(client, form, {"email": "ann@example.com"})
+    with CaptureQueriesContext(connection) as second:
+        post(client, form, {"email": "bob@example.com"})
+
+    form_tables = ("capture_form", "capture_formfield")
+
+    def reads(queries):
+        return [q["sql"] for q in queries.captured_queries
+                if q["sql"].startswith("SELECT") and any(f'"{t}"' in q["sql"].split(
+                    "WHERE")[0] for t in form_tables)]
+
+    assert len(reads(first)) == 2  # the form, then its fields
+    assert len(reads(second)) == 1  # only (id, updated_at), to see a change
+
+    # A field added through the service is taken at once ...
+    fields = [{"name": f.name, "type": f.type, "required": f.required, "maps_to": f.maps_to,
+               "options": f.options, "label": f.label} for f in form.fields.all()]
+    form_update(form=form, fields=[*fields, {"name": "budget", "type": "number",
+                                             "required": True, "label": "Budget"}])
+    response = post(client, form, {"email": "cy@example.com"})
+    assert response.status_code == 400
+    assert "budget" in response.json()["errors"]
+
+    # ... and so is an unpublished form.
+    form_unpublish(form=form)
+    assert post(client, form, {"email": "dee@example.com"}).status_code == 404
