@@ -87,6 +87,23 @@ def has_capability(perm: str) -> type[permissions.BasePermission]:
     return HasCapability
 
 
+def read_write_permission(write_perm: str, message: str,
+                          read_perm: str = "capture.view_lead") -> type[permissions.BasePermission]:
+    """A permission class for a resource everyone who sees leads may read and only holders
+    of ``write_perm`` may change (forms, rules, sequences); ``message`` explains a 403."""
+
+    class ReadWrite(permissions.BasePermission):
+        def has_permission(self, request, view) -> bool:
+            user = request.user
+            if not (user and user.is_authenticated and user.has_perm(read_perm)):
+                return False
+            return request.method in permissions.SAFE_METHODS or user.has_perm(write_perm)
+
+    ReadWrite.message = message
+    ReadWrite.__name__ = f"ReadWrite_{write_perm.replace('.', '_')}"
+    return ReadWrite
+
+
 class KeysetPagination(pagination.BasePagination):
     """Cursor pagination over a compound sort key such as ("-score", "-id").
 

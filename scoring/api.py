@@ -12,7 +12,7 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.urls import path
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import generics, permissions, status, viewsets
+from rest_framework import generics, status, viewsets
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.routers import SimpleRouter
@@ -26,6 +26,7 @@ from leadhub.api import (
     NOT_FOUND,
     JSONParser,
     has_capability,
+    read_write_permission,
 )
 from scoring import selectors, services
 from scoring.models import RescoreJob, Rule, RuleKind, ScoreCategory, ScoringSettings
@@ -42,18 +43,10 @@ MANAGE = "leadhub.manage_scoring"
 READ = "capture.view_lead"
 
 
-class ScoringPermission(permissions.BasePermission):
-    """Reading: whoever may see leads. Writing: leadhub.manage_scoring."""
-
-    message = "Changing scoring needs the “leadhub.manage_scoring” permission (marketers, admins)."
-
-    def has_permission(self, request, view) -> bool:
-        user = request.user
-        if not (user and user.is_authenticated):
-            return False
-        if request.method in permissions.SAFE_METHODS:
-            return user.has_perm(READ)
-        return user.has_perm(MANAGE)
+# Reading: whoever may see leads. Writing: leadhub.manage_scoring.
+ScoringPermission = read_write_permission(
+    MANAGE, "Changing scoring needs the “leadhub.manage_scoring” permission (marketers, admins).",
+    read_perm=READ)
 
 
 class RuleFilter(django_filters.FilterSet):

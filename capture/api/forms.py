@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Prefetch
 from django.urls import path, reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import generics, permissions, serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
 from capture.models import DisposablePolicy, FieldType, Form, FormField, FormStatus
@@ -34,7 +34,13 @@ from capture.services.forms import (
     MAX_ORIGINS,
     MAX_TEXT,
 )
-from leadhub.api import ERRORS_ALWAYS, ERRORS_WRITES, NOT_FOUND, JSONParser
+from leadhub.api import (
+    ERRORS_ALWAYS,
+    ERRORS_WRITES,
+    NOT_FOUND,
+    JSONParser,
+    read_write_permission,
+)
 
 MANAGE_FORMS = "leadhub.manage_forms"
 
@@ -57,16 +63,9 @@ FORM_ERRORS = OpenApiResponse(
 )
 
 
-class FormPermission(permissions.BasePermission):
-    """Read: capture.view_lead. Write: that and leadhub.manage_forms."""
-
-    message = "Changing forms needs the “manage forms” permission (marketers and admins)."
-
-    def has_permission(self, request, view) -> bool:
-        user = request.user
-        if not (user and user.is_authenticated and user.has_perm("capture.view_lead")):
-            return False
-        return request.method in permissions.SAFE_METHODS or user.has_perm(MANAGE_FORMS)
+# Read: capture.view_lead. Write: that and leadhub.manage_forms.
+FormPermission = read_write_permission(
+    MANAGE_FORMS, "Changing forms needs the “manage forms” permission (marketers and admins).")
 
 
 class NullableURLField(serializers.CharField):
