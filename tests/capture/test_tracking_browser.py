@@ -3,8 +3,6 @@ http.server on 127.0.0.1 while LeadHub's live server is on localhost): page view
 and on pushState, the visitor id kept in a first-party cookie, and, once the visitor
 submits LeadHub's form embed on that site, those page views on the new lead's timeline."""
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from playwright.sync_api import expect
@@ -12,43 +10,16 @@ from playwright.sync_api import expect
 from capture.models import Activity, ActivityKind, Lead, Visitor, VisitorEvent
 from capture.services.tracking import visitor_unsign
 from tests.factories import FormFactory, TrackingSiteFactory
+from tests.websites import OtherOriginSite
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-class Website:
-    """Another origin than LeadHub's, serving one HTML page at every path."""
-
-    def __init__(self):
-        website = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                body = website.html.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.html = ""
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
 def website(settings, live_server):
     settings.PUBLIC_URL = live_server.url
     settings.ACTIVITY_HANDLERS = ["capture.handlers.form_submitted_follow_up"]
-    website = Website()
+    website = OtherOriginSite()
     yield website
     website.close()
 

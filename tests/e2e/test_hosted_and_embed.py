@@ -6,8 +6,6 @@ retry after a network failure and its proof of work.
 The forms set ``min_seconds=0``: a browser fills a form faster than a person does."""
 
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
@@ -17,6 +15,7 @@ from playwright.sync_api import expect
 from capture.models import Activity, FormViews, Lead, Submission
 from capture.services.pages import page_create, variant_create
 from tests.factories import FormFactory, FormFieldFactory
+from tests.websites import OtherOriginSite
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -29,38 +28,9 @@ def _public(settings, live_server, tmp_path):
     settings.MEDIA_ROOT = tmp_path
 
 
-class StaticSite:
-    """A website on another origin than LeadHub: serves one HTML page at /."""
-
-    def __init__(self):
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                body = site.html.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.html = ""
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def site():
-    site = StaticSite()
+    site = OtherOriginSite()
     yield site
     site.close()
 
