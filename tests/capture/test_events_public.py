@@ -8,7 +8,7 @@ from django.test import Client
 
 from capture.models import Activity, ActivityKind, Visitor, VisitorEvent
 from capture.services.tracking import visitor_sign, visitor_unsign
-from tests.capture.test_outbox_e2e import release_broker_pools
+from tests.brokers import release_broker_pools
 from tests.factories import LeadFactory, TrackingSiteFactory, VisitorFactory
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 def _no_broker_pool_left_behind():
     # This module's eager tasks open Celery's pool for the test broker; tests/capture/
     # test_outbox.py closes pools without unregistering them, which breaks later
-    # publishes if one was left open (see test_outbox_e2e.release_broker_pools).
+    # publishes if one was left open (see tests.brokers.release_broker_pools).
     yield
     release_broker_pools()
 

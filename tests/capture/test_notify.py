@@ -12,7 +12,7 @@ from django.utils import timezone
 from capture.models import Activity, ActivityKind
 from capture.services import notify
 from capture.tasks import activity_process, submission_notify
-from tests.capture.test_outbox_e2e import release_broker_pools
+from tests.brokers import release_broker_pools
 from tests.factories import FormFactory
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 def _no_broker_pool_left_behind():
     # This module's eager tasks open Celery's pool for the test broker; tests/capture/
     # test_outbox.py closes pools without unregistering them, which breaks later
-    # publishes if one was left open (see test_outbox_e2e.release_broker_pools).
+    # publishes if one was left open (see tests.brokers.release_broker_pools).
     yield
     release_broker_pools()
 

@@ -15,7 +15,7 @@ from capture.models import Activity, ActivityKind, Lead
 from capture.services import optin
 from capture.services.optin import awaiting_confirmation_q, lead_awaiting_confirmation
 from capture.tasks import optin_confirmation_send
-from tests.capture.test_outbox_e2e import release_broker_pools
+from tests.brokers import release_broker_pools
 from tests.factories import FormFactory, LeadFactory
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 def _no_broker_pool_left_behind():
     # This module's eager tasks open Celery's pool for the test broker; tests/capture/
     # test_outbox.py closes pools without unregistering them, which breaks later
-    # publishes if one was left open (see test_outbox_e2e.release_broker_pools).
+    # publishes if one was left open (see tests.brokers.release_broker_pools).
     yield
     release_broker_pools()
 

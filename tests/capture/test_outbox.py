@@ -11,6 +11,7 @@ from capture.models import Activity
 from capture.services import lead_create
 from capture.tasks import activities_redispatch_unprocessed
 from leadhub.celery import app as celery_app
+from tests.brokers import release_broker_pools
 
 pytestmark = pytest.mark.django_db
 
@@ -44,19 +45,12 @@ def broker_down():
             "interval_max": 0.1,
         },
     )
-    _reset_pool()
+    release_broker_pools()
     yield
     celery_app.conf.update(saved)
-    _reset_pool()
+    release_broker_pools()
 
 
-def _reset_pool():
-    # The app caches its connection and producer pools (even eager calls acquire a
-    # producer); drop both so the next publish connects to the current broker_url.
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
 
 
 def test_a_write_commits_even_when_the_broker_is_down(

@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-import kombu.pools
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -27,6 +26,7 @@ from django.db import connection
 from capture.models import Activity, ActivityKind
 from capture.tasks import activities_redispatch_unprocessed
 from leadhub.celery import app as celery_app
+from tests.brokers import release_broker_pools
 from tests.factories import FormFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,30 +77,12 @@ def publishing_to(broker_url: str):
         task_publish_retry_policy={"max_retries": 1, "interval_start": 0,
                                    "interval_step": 0.1, "interval_max": 0.1},
     )
-    _reset_pool()
+    release_broker_pools()
     try:
         yield
     finally:
         celery_app.conf.update(saved)
-        _reset_pool()
-
-
-def _reset_pool():
-    release_broker_pools()
-
-
-def release_broker_pools():
-    """Make the next publish connect afresh to the current broker_url.
-
-    The app's connection pool is kombu's global pool for the broker's URL, and the
-    producer pool hangs off it; both stay registered in kombu after use. Closing one
-    without unregistering it (``force_close_all`` alone) leaves a closed pool that the
-    next publish to that URL (even an eager task's) acquires: "Acquire on closed pool".
-    kombu.pools.reset() closes and unregisters them all.
-    """
-    kombu.pools.reset()
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
+        release_broker_pools()
 
 
 @contextmanager
