@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 from capture.api.events import urlpatterns as event_urls
 from capture.api.forms import urlpatterns as form_urls
 from capture.api.submissions import FormSubmissionView
+from nurture.api import urlpatterns as nurture_urls
 from pipeline.api import urlpatterns as pipeline_urls
 from scoring.api import urlpatterns as scoring_urls
 
@@ -36,6 +37,7 @@ urlpatterns = [
     *event_urls,
     *scoring_urls,
     *pipeline_urls,
+    *nurture_urls,
     # Keep last. Only paths ending in a slash, so CommonMiddleware still redirects
     # /api/v1/leads to /api/v1/leads/ (a slash-less path resolving here would not be).
     re_path(r"^[\s\S]*/\Z", APINotFound.as_view()),  # [\s\S]: newlines too

@@ -34,4 +34,13 @@ app.conf.beat_schedule = {
         "task": "scoring.tasks.scores_decay",
         "schedule": 3600.0,
     },
+    # Nurture dispatcher: due drip steps are rows in the database (not Celery countdowns,
+    # which a broker's visibility timeout would run twice); this claims and sends them.
+    # Every 5 s keeps the lag from due time to send small; runs overlap safely (SKIP
+    # LOCKED), and a run still queued after 5 s is dropped rather than piling up.
+    "nurture.dispatch-due-steps": {
+        "task": "nurture.tasks.nurture_dispatch",
+        "schedule": 5.0,
+        "options": {"expires": 5.0},
+    },
 }

@@ -273,7 +273,9 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "LeadHub API",
     "DESCRIPTION": (
-        "Leads, activities and (in later releases) forms, rules and sequences. "
+        "Leads and their activities, forms and their submissions (and the public "
+        "submission endpoint), tracking events, scoring rules and settings, drip "
+        "sequences and their enrollments, stage transitions, notes and tasks, the board. "
         "Authenticate with `Authorization: Token <key>`; admins create keys under "
         "Settings → API tokens or with `manage.py drf_create_token <username>`."
     ),
@@ -284,6 +286,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Lifecycle stages appear in leads, transitions and the board: one enum, one name.
+    "ENUM_NAME_OVERRIDES": {"StageEnum": "capture.models.leads.Stage"},
 }
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
@@ -340,6 +344,9 @@ ACTIVITY_HANDLERS: list[str] = [
     "capture.handlers.form_submitted_follow_up",
     # Scoring: points, grade, MQL threshold (after capture, so linked page views count).
     "scoring.handlers.activity_score",
+    # Nurture: enroll on triggers, exit on stage/unsubscribe/goal (after scoring, whose
+    # score and grade changes arrive as their own activities).
+    "nurture.handlers.activity_enroll_and_exit",
 ]
 # How long an activity may wait for its follow-up task before the sweep re-queues it.
 ACTIVITY_REDISPATCH_AFTER_SECONDS = env.int("ACTIVITY_REDISPATCH_AFTER_SECONDS", default=120)
@@ -359,4 +366,16 @@ if (SCORING_RESCORE_BATCH_LEADS < 1000 or SCORING_RESCORE_WORKERS < 1
     raise ImproperlyConfigured(
         "SCORING_RESCORE_BATCH_LEADS must be at least 1000, SCORING_RESCORE_WORKERS and "
         "SCORING_RESCORE_TASK_SECONDS at least 1."
+    )
+
+# Nurture (drip email): due steps claimed per batch (one SMTP connection each), how long
+# one dispatcher run keeps claiming batches, and the most emails one recipient domain
+# gets per hour (0: no limit; protects the sender's reputation with big providers).
+NURTURE_DISPATCH_BATCH = env.int("NURTURE_DISPATCH_BATCH", default=200)
+NURTURE_DISPATCH_SECONDS = env.int("NURTURE_DISPATCH_SECONDS", default=30)
+NURTURE_DOMAIN_HOURLY_LIMIT = env.int("NURTURE_DOMAIN_HOURLY_LIMIT", default=0)
+if NURTURE_DISPATCH_BATCH < 1 or NURTURE_DISPATCH_SECONDS < 1 or NURTURE_DOMAIN_HOURLY_LIMIT < 0:
+    raise ImproperlyConfigured(
+        "NURTURE_DISPATCH_BATCH and NURTURE_DISPATCH_SECONDS must be at least 1, "
+        "NURTURE_DOMAIN_HOURLY_LIMIT 0 or more."
     )

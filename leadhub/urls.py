@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("pipeline.urls")),  # /leads/…, /board/
     path("forms/", include("capture.urls")),
     path("", include("capture.public_urls")),  # /f/…, /p/…: public, no login
+    path("", include("nurture.public_urls")),  # /e/…: email opens, clicks, unsubscribe
     path("scoring/", include("scoring.urls")),
     path("nurture/", include("nurture.urls")),
     path("api/v1/", include("leadhub.api_urls")),

@@ -1,9 +1,23 @@
 from django.urls import path
 
-from nurture import views
+from nurture.views import enrollments, sending, sequences
 
 app_name = "nurture"
 
 urlpatterns = [
-    path("", views.NurtureIndexView.as_view(), name="index"),
+    path("", sequences.SequenceListView.as_view(), name="index"),
+    path("new/", sequences.SequenceEditorView.as_view(), name="new"),
+    path("<int:pk>/", sequences.SequenceEditorView.as_view(), name="edit"),
+    path("<int:pk>/status/", sequences.SequenceStatusView.as_view(), name="status"),
+    path("<int:pk>/delete/", sequences.SequenceDeleteView.as_view(), name="delete"),
+    path("<int:pk>/enrollments/", enrollments.EnrollmentListView.as_view(), name="enrollments"),
+    path("<int:pk>/enrollments/add/", enrollments.EnrollmentAddView.as_view(),
+         name="enrollment_add"),
+    path("enrollments/<int:pk>/exit/", enrollments.EnrollmentExitView.as_view(),
+         name="enrollment_exit"),
+    path("settings/", sending.SendingSettingsView.as_view(), name="settings"),
+    path("suppressions/", sending.SuppressionListView.as_view(), name="suppressions"),
+    path("suppressions/add/", sending.SuppressionAddView.as_view(), name="suppression_add"),
+    path("suppressions/<int:pk>/remove/", sending.SuppressionRemoveView.as_view(),
+         name="suppression_remove"),
 ]

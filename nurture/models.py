@@ -1,0 +1,289 @@
+"""Drip sequences, who is enrolled in them, and every email they sent.
+
+State lives in the database, not in Celery: an enrollment's next due time is a column
+the dispatcher claims with ``SELECT … FOR UPDATE SKIP LOCKED`` (nurture.services.dispatch),
+and each send is an ``EmailMessage`` row whose unique (enrollment, step) makes a second
+send of a step impossible.
+"""
+
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from capture.models import Form, Lead, Stage
+
+# Stages in funnel order, for "exit when the lead reaches SQL or later". Disqualified is
+# off the funnel and does not count as "later".
+STAGE_ORDER = [Stage.LEAD, Stage.MQL, Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER]
+
+
+def stage_reached(stage: str, threshold: str) -> bool:
+    """True when ``stage`` is ``threshold`` or further along the funnel."""
+    if not threshold or stage not in STAGE_ORDER or threshold not in STAGE_ORDER:
+        return False
+    return STAGE_ORDER.index(stage) >= STAGE_ORDER.index(threshold)
+
+
+class SequenceStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+
+
+class Reenrollment(models.TextChoices):
+    NEVER = "never", "Never"
+    AFTER_FINISHED = "after_finished", "After the previous run finished"
+
+
+class Sequence(models.Model):
+    name = models.CharField(max_length=200)
+    status = models.CharField(
+        max_length=10, choices=SequenceStatus.choices, default=SequenceStatus.DRAFT
+    )
+    reenrollment = models.CharField(
+        max_length=20, choices=Reenrollment.choices, default=Reenrollment.NEVER
+    )
+    # "" = never exit on stage.
+    exit_on_stage = models.CharField(
+        max_length=20, choices=Stage.choices, blank=True, default=Stage.SQL
+    )
+    goal_kind = models.CharField(
+        max_length=64, blank=True, help_text="An activity kind that ends the sequence."
+    )
+    tracking = models.BooleanField(default=True, help_text="Open pixel and tracked links.")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=SequenceStatus.values), name="nurture_seq_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TriggerType(models.TextChoices):
+    FORM_SUBMITTED = "form_submitted", "A form is submitted"
+    LEAD_MAGNET = "lead_magnet", "A lead magnet is downloaded"
+    CUSTOM_EVENT = "custom_event", "A custom event arrives"
+    GRADE_REACHED = "grade_reached", "A lead reaches a grade"
+    SCORE_REACHED = "score_reached", "A lead reaches a score"
+    STAGE_ENTERED = "stage_entered", "A lead enters a stage"
+    MANUAL = "manual", "Added by hand"
+    API = "api", "Added through the API"
+
+
+class Trigger(models.Model):
+    """One way into a sequence. ``params`` holds the type's setting: ``event`` (custom
+    event name), ``grade``, ``score``, ``stage``, ``page`` (landing page id of a lead
+    magnet, or none for any)."""
+
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="triggers")
+    type = models.CharField(max_length=20, choices=TriggerType.choices)
+    # Null: any form.
+    form = models.ForeignKey(Form, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="+")
+    params = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["type"], name="nurture_trigger_type_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} → {self.sequence_id}"
+
+
+class Step(models.Model):
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveIntegerField()
+    subject = models.CharField(max_length=200)
+    preheader = models.CharField(max_length=200, blank=True)
+    body = models.TextField(help_text="Markdown with merge fields such as {{ first_name }}.")
+    delay_minutes = models.PositiveIntegerField(
+        default=0, help_text="After the previous step (the first: after enrolment)."
+    )
+    # Optional send window in settings.TIME_ZONE: weekdays (0 = Monday) and hours
+    # [start, end). Empty / null: any time.
+    send_days = models.JSONField(default=list, blank=True)
+    send_hour_start = models.PositiveSmallIntegerField(null=True, blank=True)
+    send_hour_end = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["sequence", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["sequence", "position"], name="nurture_step_pos_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sequence_id}#{self.position}: {self.subject}"
+
+
+class EnrollmentState(models.TextChoices):
+    ACTIVE = "active", "Active"
+    COMPLETED = "completed", "Completed"
+    EXITED = "exited", "Exited"
+
+
+class Enrollment(models.Model):
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="enrollments")
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="enrollments")
+    state = models.CharField(
+        max_length=10, choices=EnrollmentState.choices, default=EnrollmentState.ACTIVE
+    )
+    exit_reason = models.CharField(max_length=100, blank=True)
+    source = models.CharField(max_length=20, choices=TriggerType.choices,
+                              default=TriggerType.MANUAL)
+    # The activity that triggered it, so a handler run twice enrolls once.
+    trigger_activity_id = models.BigIntegerField(null=True, blank=True)
+    next_step = models.ForeignKey(Step, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="+")
+    next_due_at = models.DateTimeField(null=True, blank=True)
+    # Set while the lead's double opt-in is pending: its ``confirmed`` activity makes the
+    # step due at once.
+    held_for_optin = models.BooleanField(default=False)
+    enrolled_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-enrolled_at", "-id"]
+        constraints = [
+            # At most one running enrollment per lead and sequence, whatever races.
+            models.UniqueConstraint(
+                fields=["sequence", "lead"],
+                condition=Q(state="active"),
+                name="nurture_enrollment_one_active",
+            ),
+        ]
+        indexes = [
+            # The dispatcher's claim: active rows by due time; the partial index holds
+            # only what may still be sent.
+            models.Index(
+                fields=["next_due_at"],
+                condition=Q(state="active", next_due_at__isnull=False),
+                name="nurture_enrollment_due_idx",
+            ),
+            models.Index(fields=["lead", "state"], name="nurture_enrollment_lead_idx"),
+            models.Index(fields=["sequence", "state"], name="nurture_enrollment_seq_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"lead {self.lead_id} in sequence {self.sequence_id} ({self.state})"
+
+    def is_due(self, now) -> bool:
+        return (self.state == EnrollmentState.ACTIVE and self.next_due_at is not None
+                and self.next_due_at <= now)
+
+
+class MessageStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class EmailMessage(models.Model):
+    """One step's email to one enrollment: created (queued) before it is sent, marked
+    sent only once the mail server accepted it."""
+
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="messages")
+    step = models.ForeignKey(Step, null=True, on_delete=models.SET_NULL, related_name="messages")
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="messages")
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="emails")
+    to_email = models.EmailField(max_length=254)
+    to_domain = models.CharField(max_length=254, blank=True)
+    subject = models.CharField(max_length=200, blank=True)
+    status = models.CharField(
+        max_length=10, choices=MessageStatus.choices, default=MessageStatus.QUEUED
+    )
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # A queued message is (re)tried from this time on. A sender pushes it forward by a
+    # lease while it sends, so a worker that dies mid-batch leaves it to be taken over.
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=255, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+    # The email_sent activity was written. Marking a message sent is one statement right
+    # after the server accepted it; its activity follows in a group with others' (one
+    # transaction), and a sweep writes those a dead worker left behind.
+    recorded = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # The at-most-one-send invariant (DESIGN.md): enforced by the database.
+            models.UniqueConstraint(fields=["enrollment", "step"], name="nurture_message_once"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="queued"),
+                name="nurture_message_queued_idx",
+            ),
+            models.Index(fields=["lead", "-created_at", "-id"], name="nurture_message_lead_idx"),
+            models.Index(fields=["to_domain", "created_at"], name="nurture_message_domain_idx"),
+            models.Index(fields=["sequence", "status"], name="nurture_message_seq_idx"),
+            models.Index(
+                fields=["sent_at"],
+                condition=Q(status="sent", recorded=False),
+                name="nurture_message_unrecorded_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} → {self.to_email} ({self.status})"
+
+
+class SuppressionReason(models.TextChoices):
+    HARD_BOUNCE = "hard_bounce", "Hard bounce"
+    COMPLAINT = "complaint", "Complaint"
+    MANUAL = "manual", "Added by hand"
+
+
+class Suppression(models.Model):
+    """Addresses no sequence may mail again. Stored lower-cased."""
+
+    email = models.EmailField(max_length=254)
+    reason = models.CharField(max_length=20, choices=SuppressionReason.choices)
+    detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="nurture_suppression_email_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class SendingSettings(models.Model):
+    """The one row (id 1): who nurture mail is from and the footer's postal address."""
+
+    from_name = models.CharField(max_length=200, blank=True)
+    from_email = models.EmailField(max_length=254, blank=True)
+    reply_to = models.EmailField(max_length=254, blank=True)
+    postal_address = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "sending settings"
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="nurture_sending_settings_one_row"),
+        ]
+
+    def __str__(self) -> str:
+        return "Sending settings"
+
+    @classmethod
+    def load(cls) -> "SendingSettings":
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj

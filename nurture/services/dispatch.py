@@ -1,0 +1,504 @@
+"""The dispatcher: turns due enrollment steps into emails and sends them.
+
+Two short transactions and a send, per batch:
+
+1. **Claim due steps** (``_claim_due_steps``): lock due active enrollments with
+   ``SELECT … FOR UPDATE SKIP LOCKED`` (another worker skips them instead of waiting, so
+   several workers share the work), re-check the lead (unsubscribed, suppressed, stage
+   past the exit stage, double opt-in pending, send window, per-domain limit), insert
+   one ``EmailMessage`` per step *queued and leased to this run*, and move the
+   enrollment on to its next step. Commit. From here on the unique (enrollment, step)
+   constraint makes a second email for this step impossible, whatever happens to this
+   worker: a run that dies before the commit leaves nothing behind and the steps are
+   claimed again.
+2. **Send** each leased message over one SMTP connection, re-checking the lead and the
+   enrollment just before. A message is marked sent right after the server accepted it
+   (one UPDATE, committed at once). Its ``email_sent`` activity is written with those of
+   up to RECORD_EVERY others in one transaction that also flags them ``recorded``; a
+   worker that dies first leaves them to ``_record_orphans``.
+3. A message still queued when its lease ends belongs to a run that died while sending
+   (or is a retry of a temporary failure): ``_claim_queued`` takes it over. The only
+   window for a duplicate is a worker killed between the server's "250" and the next
+   statement; such a duplicate carries the same Message-ID, which mail clients use to
+   drop it. SMTP offers nothing tighter.
+
+Temporary SMTP failures (4xx, dropped connections) retry with exponential backoff up to
+MAX_ATTEMPTS, then fail visibly; permanent ones (5xx) fail at once, and a 5xx for the
+recipient (a hard bounce) puts the address on the suppression list.
+"""
+
+import logging
+import random
+import smtplib
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import get_connection
+from django.db import connection, transaction
+from django.db.models import Count
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from capture.models import Lead, normalize_email
+from capture.services import activity_record, awaiting_confirmation_q
+from nurture import schedule
+from nurture.models import (
+    EmailMessage,
+    Enrollment,
+    EnrollmentState,
+    MessageStatus,
+    SendingSettings,
+    SequenceStatus,
+    Step,
+    Suppression,
+    SuppressionReason,
+    stage_reached,
+)
+from nurture.services import rendering
+from nurture.services.enrollments import enrollment_exit, suppression_add
+
+logger = logging.getLogger(__name__)
+
+# Longer than one batch can take to send (EMAIL_TIMEOUT per message at worst is covered
+# by the task's time limit): a message still leased after this was left by a dead run.
+LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 12  # about 12 hours with the backoff below
+RETRY_BASE = timedelta(minutes=1)
+RETRY_MAX = timedelta(hours=2)
+OPTIN_RECHECK = timedelta(hours=1)
+DOMAIN_RECHECK = timedelta(minutes=10)
+# RCPT answers that mean "this mailbox does not exist / will never take mail".
+HARD_BOUNCE_CODES = {550, 551, 553}
+# Sent messages whose email_sent activities are written together, in one transaction.
+RECORD_EVERY = 50
+
+
+@dataclass
+class DispatchResult:
+    claimed: int = 0
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    held: int = 0
+    exited: int = 0
+    recorded: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: "DispatchResult") -> None:
+        for name in ("claimed", "sent", "deferred", "failed", "cancelled", "held", "exited",
+                     "recorded"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def _domain(email: str) -> str:
+    return normalize_email(email).rpartition("@")[2]
+
+
+def _suppressed(emails) -> set[str]:
+    lowered = {normalize_email(e) for e in emails}
+    if not lowered:
+        return set()
+    return set(Suppression.objects.annotate(lower=Lower("email"))
+               .filter(lower__in=lowered).values_list("lower", flat=True))
+
+
+def _lead_problem(lead: Lead, sequence, suppressed: set[str]) -> str | None:
+    """Why this lead must get no more email from ``sequence`` (its enrollment exits)."""
+    if lead.unsubscribed_at is not None:
+        return "unsubscribed"
+    if normalize_email(lead.email) in suppressed:
+        return "suppressed"
+    if stage_reached(lead.stage, sequence.exit_on_stage):
+        return f"stage {lead.stage}"
+    return None
+
+
+def _steps_by_sequence(sequence_ids) -> dict[int, list[Step]]:
+    steps: dict[int, list[Step]] = {}
+    for step in Step.objects.filter(sequence_id__in=sequence_ids).order_by("position"):
+        steps.setdefault(step.sequence_id, []).append(step)
+    return steps
+
+
+def _domain_counts(domains, now: datetime) -> dict[str, int]:
+    rows = (EmailMessage.objects.filter(to_domain__in=domains,
+                                        created_at__gte=now - timedelta(hours=1))
+            .exclude(status=MessageStatus.CANCELLED).order_by()
+            .values("to_domain").annotate(n=Count("id")).values_list("to_domain", "n"))
+    return dict(rows)
+
+
+def _claim_due_steps(now: datetime, limit: int, result: DispatchResult) -> list[int]:
+    """Step 1 of the module text. Returns the ids of the messages leased to this run."""
+    with transaction.atomic():
+        # of=("self",): lock the enrollments only. Locking the joined sequence row too
+        # would make every other worker skip all of that sequence's enrollments.
+        enrollments = list(
+            Enrollment.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(state=EnrollmentState.ACTIVE, next_due_at__lte=now,
+                    sequence__status=SequenceStatus.ACTIVE)
+            .select_related("lead", "sequence")
+            .order_by("next_due_at")[:limit]
+        )
+        if not enrollments:
+            return []
+        lead_ids = {e.lead_id for e in enrollments}
+        suppressed = _suppressed(e.lead.email for e in enrollments)
+        awaiting = set(Lead.objects.filter(pk__in=lead_ids).filter(awaiting_confirmation_q())
+                       .values_list("pk", flat=True))
+        steps = _steps_by_sequence({e.sequence_id for e in enrollments})
+        sent_before = set(EmailMessage.objects.filter(enrollment__in=enrollments)
+                          .values_list("enrollment_id", "step_id"))
+        limit_per_domain = settings.NURTURE_DOMAIN_HOURLY_LIMIT
+        domain_counts = (_domain_counts({_domain(e.lead.email) for e in enrollments}, now)
+                         if limit_per_domain else {})
+        messages: list[EmailMessage] = []
+        changed: list[Enrollment] = []
+        for enrollment in enrollments:
+            lead, sequence = enrollment.lead, enrollment.sequence
+            sequence_steps = steps.get(sequence.pk, [])
+            step = next((s for s in sequence_steps if s.pk == enrollment.next_step_id), None)
+            if step is None:  # its step was deleted from the sequence
+                _complete(enrollment, now)
+                changed.append(enrollment)
+                continue
+            if reason := _lead_problem(lead, sequence, suppressed):
+                enrollment_exit(enrollment=enrollment, reason=reason, now=now)
+                result.exited += 1
+                continue
+            if lead.pk in awaiting:
+                # Double opt-in pending: no nurture email before confirmation. The
+                # ``confirmed`` activity makes it due again at once (nurture.handlers).
+                enrollment.next_due_at, enrollment.held_for_optin = now + OPTIN_RECHECK, True
+                changed.append(enrollment)
+                result.held += 1
+                continue
+            if not schedule.in_window(step, now):
+                enrollment.next_due_at = schedule.send_time(step, now)
+                changed.append(enrollment)
+                result.held += 1
+                continue
+            domain = _domain(lead.email)
+            if limit_per_domain:
+                if domain_counts.get(domain, 0) >= limit_per_domain:
+                    enrollment.next_due_at = now + DOMAIN_RECHECK
+                    changed.append(enrollment)
+                    result.held += 1
+                    continue
+                domain_counts[domain] = domain_counts.get(domain, 0) + 1
+            if (enrollment.pk, step.pk) not in sent_before:
+                messages.append(EmailMessage(
+                    enrollment=enrollment, step=step, sequence=sequence, lead=lead,
+                    to_email=lead.email, to_domain=domain, subject=step.subject[:200],
+                    status=MessageStatus.QUEUED, next_attempt_at=now + LEASE, created_at=now,
+                ))
+            _advance(enrollment, step, sequence_steps, now)
+            changed.append(enrollment)
+        # The unique (enrollment, step) constraint is the backstop: a conflict here
+        # rolls the whole claim back, and nothing is sent.
+        EmailMessage.objects.bulk_create(messages)
+        _save_enrollments(changed)
+        result.claimed += len(messages)
+        return [m.pk for m in messages]
+
+
+def _save_enrollments(changed: list[Enrollment]) -> None:
+    """One UPDATE per distinct outcome: a batch claimed at one moment mostly moves its
+    enrollments to the same next step and due time (bulk_update's per-row CASE costs
+    more in Python than the sends it precedes)."""
+    groups: dict[tuple, list[int]] = {}
+    for e in changed:
+        key = (e.state, e.next_step_id, e.next_due_at, e.finished_at, e.held_for_optin)
+        groups.setdefault(key, []).append(e.pk)
+    for (state, step_id, due, finished, held), ids in groups.items():
+        Enrollment.objects.filter(pk__in=ids).update(
+            state=state, next_step_id=step_id, next_due_at=due, finished_at=finished,
+            held_for_optin=held,
+        )
+
+
+def _complete(enrollment: Enrollment, now: datetime) -> None:
+    enrollment.state, enrollment.finished_at = EnrollmentState.COMPLETED, now
+    enrollment.next_step, enrollment.next_due_at = None, None
+    enrollment.held_for_optin = False
+
+
+def _advance(enrollment: Enrollment, step: Step, steps: list[Step], now: datetime) -> None:
+    following = next((s for s in steps if s.position > step.position), None)
+    if following is None:
+        _complete(enrollment, now)
+    else:
+        enrollment.next_step = following
+        enrollment.next_due_at = schedule.due_after(following, now)
+        enrollment.held_for_optin = False
+
+
+def _claim_queued(now: datetime, limit: int) -> list[int]:
+    """Retries due now, and messages whose sender died (their lease ran out)."""
+    if limit <= 0:
+        return []
+    with transaction.atomic():
+        ids = list(
+            EmailMessage.objects.select_for_update(skip_locked=True)
+            .filter(status=MessageStatus.QUEUED, next_attempt_at__lte=now)
+            .order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            EmailMessage.objects.filter(pk__in=ids).update(next_attempt_at=now + LEASE)
+        return ids
+
+
+# --- Sending ------------------------------------------------------------------------------
+
+
+class _Deferred(Exception):
+    pass
+
+
+class _Refused(Exception):
+    def __init__(self, text: str, hard_bounce: bool):
+        super().__init__(text)
+        self.hard_bounce = hard_bounce
+
+
+def _deliver(smtp, email) -> None:
+    """Send one message on the shared connection; classify what went wrong."""
+    try:
+        if smtp.connection is None:
+            # Opened here, not by send_messages(), which would close it again after
+            # each message: one connection serves the whole batch.
+            smtp.open()
+        sent = smtp.send_messages([email])
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = [code for code, _ in exc.recipients.values()]
+        if any(400 <= code < 500 for code in codes):
+            raise _Deferred(f"recipient deferred: {exc.recipients}") from exc
+        raise _Refused(f"recipient refused: {exc.recipients}",
+                       hard_bounce=any(c in HARD_BOUNCE_CODES for c in codes)) from exc
+    except smtplib.SMTPSenderRefused as exc:
+        # Our own sender address: a configuration problem an admin fixes; keep the mail.
+        smtp.close()
+        raise _Deferred(f"sender refused: {exc.smtp_code} {exc.smtp_error!r}") from exc
+    except smtplib.SMTPResponseException as exc:
+        if 400 <= exc.smtp_code < 500 or exc.smtp_code in (530, 534, 535):
+            smtp.close()
+            raise _Deferred(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
+        raise _Refused(f"{exc.smtp_code} {exc.smtp_error!r}", hard_bounce=False) from exc
+    except (smtplib.SMTPException, OSError) as exc:
+        # Disconnected, connection refused, timeouts, TLS failures: start afresh.
+        try:
+            smtp.close()
+        except Exception:  # closing a broken connection may fail too
+            smtp.connection = None
+        raise _Deferred(f"{type(exc).__name__}: {exc}") from exc
+    if not sent:
+        raise _Deferred("the mail backend sent nothing")
+
+
+def _retry_delay(attempts: int) -> timedelta:
+    delay = min(RETRY_BASE * (2 ** (attempts - 1)), RETRY_MAX)
+    return delay * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
+
+
+def _mark_sent(message: EmailMessage, subject: str, now: datetime) -> None:
+    # One statement in autocommit, right after the server accepted the message: durable
+    # before the next message goes out. Unconditional on status: the server took it,
+    # whatever else happened since.
+    EmailMessage.objects.filter(pk=message.pk).update(
+        status=MessageStatus.SENT, sent_at=now, subject=subject,
+        message_id=rendering.message_id_header(message.pk), attempts=message.attempts + 1,
+        error="",
+    )
+
+
+def _record_sent(ids: list[int]) -> int:
+    """Write the ``email_sent`` activities of these sent messages, once each: the rows
+    are locked and flagged in the transaction that writes them."""
+    if not ids:
+        return 0
+    with transaction.atomic():
+        messages = list(
+            EmailMessage.objects.select_for_update(of=("self",))
+            .filter(pk__in=ids, status=MessageStatus.SENT, recorded=False)
+            .select_related("lead").order_by("lead_id", "pk")  # lead rows in one order
+        )
+        for message in messages:
+            activity_record(
+                lead=message.lead, kind="email_sent", occurred_at=message.sent_at,
+                data={"sequence": message.sequence_id, "step": message.step_id,
+                      "message": message.pk, "subject": message.subject},
+            )
+        EmailMessage.objects.filter(pk__in=[m.pk for m in messages]).update(recorded=True)
+    return len(messages)
+
+
+def _record_orphans(now: datetime, limit: int) -> int:
+    """Activities of messages a dead worker marked sent but did not record."""
+    ids = list(
+        EmailMessage.objects.filter(status=MessageStatus.SENT, recorded=False,
+                                    sent_at__lt=now - LEASE)
+        .order_by("sent_at").values_list("pk", flat=True)[:limit]
+    )
+    return _record_sent(ids)
+
+
+@contextmanager
+def _async_commits():
+    """On Postgres, commits in this block do not wait for the WAL flush (as scoring's):
+    a worker killed after a commit loses nothing; only a Postgres crash within a few
+    milliseconds could lose a "sent" mark, and that message would go out again once its
+    lease ends. Waiting for the disk after every send would cap throughput."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
+    try:
+        yield
+    finally:
+        if connection.is_usable():
+            with connection.cursor() as cursor:
+                cursor.execute("RESET synchronous_commit")
+
+
+def _mark(message: EmailMessage, **values) -> None:
+    EmailMessage.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(**values)
+
+
+def send_messages(ids: list[int], result: DispatchResult) -> None:
+    """Step 2 of the module text: send the leased messages ``ids``."""
+    if not ids:
+        return
+    messages = list(
+        EmailMessage.objects.filter(pk__in=ids, status=MessageStatus.QUEUED)
+        .select_related("lead", "step", "sequence", "enrollment").order_by("pk")
+    )
+    suppressed = _suppressed(m.lead.email for m in messages)
+    sending = SendingSettings.load()
+    compiled: dict[int, rendering.CompiledStep | str] = {}
+    smtp = get_connection(fail_silently=False)
+    sent: list[int] = []
+    try:
+        with _async_commits():
+            for index, message in enumerate(messages):
+                if index and index % RECORD_EVERY == 0:
+                    _refresh(messages[index:index + RECORD_EVERY])
+                if message.status != MessageStatus.QUEUED:
+                    continue  # cancelled (an exit) or deleted since the batch was read
+                if _send_one(message, smtp, sending, compiled, suppressed, result):
+                    sent.append(message.pk)
+                if len(sent) >= RECORD_EVERY:
+                    result.recorded += _record_sent(sent)
+                    sent = []
+            result.recorded += _record_sent(sent)
+    finally:
+        try:
+            smtp.close()
+        except Exception:  # a broken connection cannot be closed cleanly
+            logger.debug("SMTP connection close failed", exc_info=True)
+
+
+def _refresh(messages: list[EmailMessage]) -> None:
+    """Re-read what may have changed while the batch was sending (one query per group):
+    an exit, an unsubscribe or a stage change committed meanwhile stops the messages not
+    yet sent."""
+    rows = {
+        row[0]: row[1:] for row in EmailMessage.objects.filter(pk__in=[m.pk for m in messages])
+        .values_list("pk", "status", "enrollment__state", "lead__unsubscribed_at", "lead__stage")
+    }
+    for message in messages:
+        if message.pk not in rows:
+            message.status = MessageStatus.CANCELLED
+            continue
+        (message.status, message.enrollment.state, message.lead.unsubscribed_at,
+         message.lead.stage) = rows[message.pk]
+
+
+def _send_one(message, smtp, sending, compiled, suppressed, result) -> bool:
+    """Send one message; True if the server accepted it."""
+    now = timezone.now()
+    lead, enrollment = message.lead, message.enrollment
+    # The last check before the mail server: an unsubscribe, a suppression or an exit
+    # committed since the claim stops this message.
+    reason = None
+    if enrollment.state == EnrollmentState.EXITED:
+        reason = f"enrollment exited ({enrollment.exit_reason})"
+    elif problem := _lead_problem(lead, message.sequence, suppressed):
+        reason = problem
+    elif message.step is None:
+        reason = "step deleted"
+    if reason:
+        _mark(message, status=MessageStatus.CANCELLED, error=reason)
+        if enrollment.state == EnrollmentState.ACTIVE and message.step is not None:
+            enrollment_exit(enrollment=enrollment, reason=reason)
+        result.cancelled += 1
+        return False
+    if message.step_id not in compiled:
+        try:
+            compiled[message.step_id] = rendering.CompiledStep(message.step)
+        except ValueError as exc:
+            compiled[message.step_id] = str(exc)
+    step_templates = compiled[message.step_id]
+    if isinstance(step_templates, str):
+        _mark(message, status=MessageStatus.FAILED, error=f"template: {step_templates}"[:2000])
+        result.failed += 1
+        return False
+    rendered = rendering.render(message, step_templates, tracking=message.sequence.tracking,
+                                sending=sending)
+    email = rendering.build(message, rendered, sending, connection=smtp)
+    try:
+        _deliver(smtp, email)
+    except _Deferred as exc:
+        attempts = message.attempts + 1
+        if attempts >= MAX_ATTEMPTS:
+            _mark(message, status=MessageStatus.FAILED, attempts=attempts,
+                  error=f"gave up after {attempts} attempts: {exc}"[:2000])
+            result.failed += 1
+        else:
+            _mark(message, attempts=attempts, error=str(exc)[:2000],
+                  next_attempt_at=now + _retry_delay(attempts))
+            result.deferred += 1
+        return False
+    except _Refused as exc:
+        _mark(message, status=MessageStatus.FAILED, attempts=message.attempts + 1,
+              error=str(exc)[:2000])
+        result.failed += 1
+        if exc.hard_bounce:
+            suppression_add(email=message.to_email, reason=SuppressionReason.HARD_BOUNCE,
+                            detail=str(exc))
+        return False
+    _mark_sent(message, rendered.subject, now)
+    result.sent += 1
+    return True
+
+
+def dispatch_batch(*, now: datetime | None = None, batch: int | None = None) -> DispatchResult:
+    """Claim and send one batch (due steps first, then retries and orphans)."""
+    now = now or timezone.now()
+    batch = batch or settings.NURTURE_DISPATCH_BATCH
+    result = DispatchResult()
+    ids = _claim_due_steps(now, batch, result)
+    ids += _claim_queued(now, batch - len(ids))
+    send_messages(ids, result)
+    result.recorded += _record_orphans(now, batch)
+    return result
+
+
+def dispatch_run(*, seconds: float | None = None, batch: int | None = None) -> DispatchResult:
+    """Batches until nothing is due or ``seconds`` have passed (the beat task's run)."""
+    seconds = settings.NURTURE_DISPATCH_SECONDS if seconds is None else seconds
+    deadline = time.monotonic() + seconds
+    total = DispatchResult()
+    while True:
+        result = dispatch_batch(batch=batch)
+        total.add(result)
+        if not (result.claimed or result.sent or result.deferred or result.failed
+                or result.cancelled or result.held or result.exited or result.recorded):
+            break
+        if time.monotonic() >= deadline:
+            break
+    return total

@@ -1,0 +1,244 @@
+"""One step's email for one lead: merge fields (sandboxed), Markdown → sanitised HTML with
+tracked links and the open pixel, a text part, the footer and the headers.
+
+Tokens in tracking links are signed (django.core.signing) with a salt per purpose, so
+a token for an open cannot be replayed as an unsubscribe, and a click token carries the
+exact URL that was in the email: the redirect goes there and nowhere else.
+"""
+
+import html as htmllib
+import re
+import secrets
+from dataclasses import dataclass
+from email.utils import formataddr, parseaddr
+from urllib.parse import urlsplit
+
+import markdown as markdown_lib
+from django.conf import settings
+from django.core import signing
+from django.core.mail import EmailMultiAlternatives
+from django.template import Context
+from django.template.base import TextNode, VariableDoesNotExist, VariableNode
+from django.template.defaulttags import IfNode
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from capture.markdown import sanitize_html
+from capture.services.notify import header_safe
+from nurture.merge import Compiled, merge_context
+from nurture.models import EmailMessage, SendingSettings, Step
+
+OPEN_SALT = "nurture.open"
+CLICK_SALT = "nurture.click"
+UNSUBSCRIBE_SALT = "nurture.unsubscribe"
+
+
+# --- Tokens -------------------------------------------------------------------------------
+
+
+def open_token(message_id: int) -> str:
+    return signing.Signer(salt=OPEN_SALT).sign(str(message_id))
+
+
+def click_token(message_id: int, url: str) -> str:
+    return signing.dumps({"m": message_id, "u": url}, salt=CLICK_SALT, compress=True)
+
+
+def unsubscribe_token(message_id: int) -> str:
+    return signing.Signer(salt=UNSUBSCRIBE_SALT).sign(str(message_id))
+
+
+def _unsign_id(token: str, salt: str) -> int | None:
+    try:
+        value = signing.Signer(salt=salt).unsign(token)
+    except signing.BadSignature:
+        return None
+    return int(value) if value.isdigit() else None
+
+
+def open_token_read(token: str) -> int | None:
+    return _unsign_id(token, OPEN_SALT)
+
+
+def unsubscribe_token_read(token: str) -> int | None:
+    return _unsign_id(token, UNSUBSCRIBE_SALT)
+
+
+def click_token_read(token: str) -> tuple[int, str] | None:
+    try:
+        payload = signing.loads(token, salt=CLICK_SALT)
+    except (signing.BadSignature, ValueError):
+        return None
+    if not isinstance(payload, dict):
+        return None
+    message_id, url = payload.get("m"), payload.get("u")
+    if not isinstance(message_id, int) or not isinstance(url, str):
+        return None
+    if urlsplit(url).scheme not in ("http", "https"):
+        return None
+    return message_id, url
+
+
+def _public(name: str, token: str) -> str:
+    return f"{settings.PUBLIC_URL}{reverse(name, args=[token])}"
+
+
+def unsubscribe_url(message_id: int) -> str:
+    return _public("nurture-public:unsubscribe", unsubscribe_token(message_id))
+
+
+# --- Rendering ----------------------------------------------------------------------------
+
+
+def _markdown(text: str) -> str:
+    return sanitize_html(markdown_lib.markdown(
+        text, extensions=["tables", "fenced_code", "sane_lists"], output_format="html"))
+
+
+class _BodyHTML:
+    """The body as sanitised HTML for one lead's values.
+
+    Markdown sees a placeholder for each ``{{ field }}``; the lead's HTML-escaped values
+    replace the placeholders afterwards, so a lead's values are never read as Markdown
+    (data stays data, whatever "*" or "[" a name holds). A body of text and fields only
+    (the usual case) goes through Markdown and the sanitiser once per batch; a body with
+    ``{% if %}`` once per lead, the conditions deciding which text Markdown sees.
+    """
+
+    def __init__(self, source: str):
+        self._nodes = list(Compiled(source, autoescape=True).nodelist)
+        self._nonce = secrets.token_hex(4)
+        self._static = None
+        if all(isinstance(n, TextNode | VariableNode) for n in self._nodes):
+            fields: list[VariableNode] = []
+            self._static = (_markdown(self._flatten(self._nodes, None, fields)), fields)
+
+    def _placeholder(self, index: int) -> str:
+        return f"mergefield{self._nonce}n{index}e"
+
+    def _flatten(self, nodes, context, fields: list) -> str:
+        parts = []
+        for node in nodes:
+            if isinstance(node, TextNode):
+                parts.append(node.s)
+            elif isinstance(node, VariableNode):
+                parts.append(self._placeholder(len(fields)))
+                fields.append(node)
+            elif isinstance(node, IfNode):
+                for condition, branch in node.conditions_nodelists:
+                    if condition is None or _holds(condition, context):
+                        parts.append(self._flatten(branch, context, fields))
+                        break
+        return "".join(parts)
+
+    def render(self, values: dict[str, str]) -> str:
+        context = Context(values, autoescape=True)
+        if self._static is not None:
+            html, fields = self._static
+        else:
+            fields = []
+            html = _markdown(self._flatten(self._nodes, context, fields))
+        for index, node in enumerate(fields):
+            html = html.replace(self._placeholder(index), node.render(context))
+        return html
+
+
+def _holds(condition, context) -> bool:
+    try:
+        return bool(condition.eval(context))
+    except VariableDoesNotExist:
+        return False
+
+
+class CompiledStep:
+    """A step's templates, checked and compiled once per batch."""
+
+    def __init__(self, step: Step):
+        self.subject = Compiled(step.subject, autoescape=False)
+        self.preheader = Compiled(step.preheader or "", autoescape=False)
+        self.body_html = _BodyHTML(step.body)
+        self.body_text = Compiled(step.body, autoescape=False)
+
+
+# The sanitiser's output is regular: every kept link is href="…" with its value escaped.
+_HREF = re.compile(r'href="(https?://[^"]*)"', re.IGNORECASE)
+
+
+def _track_links(html: str, message_id: int) -> str:
+    """Rewrite web links (already sanitised) to the signed click redirect."""
+
+    def rewrite(match: re.Match) -> str:
+        url = htmllib.unescape(match[1])
+        return f'href="{_public("nurture-public:click", click_token(message_id, url))}"'
+
+    return _HREF.sub(rewrite, html)
+
+
+@dataclass
+class Rendered:
+    subject: str
+    preheader: str
+    text: str
+    html: str
+
+
+def render(message: EmailMessage, compiled: CompiledStep, *, tracking: bool,
+           sending: SendingSettings) -> Rendered:
+    values = merge_context(message.lead)
+    subject = header_safe(compiled.subject.render(values))
+    preheader = " ".join(compiled.preheader.render(values).split())
+    body_html = compiled.body_html.render(values)
+    if tracking:
+        body_html = _track_links(body_html, message.pk)
+    context = {
+        "subject": subject,
+        "preheader": preheader,
+        "body_html": body_html,
+        "body_text": compiled.body_text.render(values).strip(),
+        "unsubscribe_url": unsubscribe_url(message.pk),
+        "postal_address": sending.postal_address.strip(),
+        "pixel_url": _public("nurture-public:open", open_token(message.pk)) if tracking else "",
+    }
+    return Rendered(
+        subject=subject,
+        preheader=preheader,
+        text=render_to_string("nurture/email/message.txt", context),
+        html=render_to_string("nurture/email/message.html", context),
+    )
+
+
+def from_address(sending: SendingSettings) -> str:
+    """From header; names lose CR/LF and control characters (no header injection)."""
+    if sending.from_email:
+        return formataddr((header_safe(sending.from_name), header_safe(sending.from_email, 254)))
+    name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    return formataddr((header_safe(name), header_safe(address, 254)))
+
+
+def message_id_header(message_id: int) -> str:
+    # The same for every attempt at one message, so a duplicate is recognisable as one.
+    host = urlsplit(settings.PUBLIC_URL).hostname or "leadhub.localhost"
+    return f"<nurture.{message_id}@{host}>"
+
+
+def build(message: EmailMessage, rendered: Rendered, sending: SendingSettings,
+          connection=None) -> EmailMultiAlternatives:
+    unsubscribe = unsubscribe_url(message.pk)
+    email = EmailMultiAlternatives(
+        subject=rendered.subject,
+        body=rendered.text,
+        from_email=from_address(sending),
+        to=[header_safe(message.to_email, 254)],
+        reply_to=[header_safe(sending.reply_to, 254)] if sending.reply_to else None,
+        connection=connection,
+        headers={
+            "Message-ID": message_id_header(message.pk),
+            # RFC 2369 and RFC 8058: mail clients show an unsubscribe button, and the
+            # one-click POST to this URL unsubscribes without a page.
+            "List-Unsubscribe": f"<{unsubscribe}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "Precedence": "bulk",
+        },
+    )
+    email.attach_alternative(rendered.html, "text/html")
+    return email
