@@ -43,4 +43,12 @@ app.conf.beat_schedule = {
         "schedule": 5.0,
         "options": {"expires": 5.0},
     },
+    # Speed-to-lead: MQLs nobody touched within the SLA (PipelineSettings.sla_minutes,
+    # default 5) alert their owner and the team's manager, once per hand-off. Every minute
+    # keeps an alert at most a minute late.
+    "pipeline.sla-breach-alerts": {
+        "task": "pipeline.tasks.sla_breaches_alert",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
 }

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 
 from capture.models import Lead, Stage
@@ -44,3 +45,217 @@ class StageTransition(models.Model):
         if self.by_user_id:
             return self.by_user.display_name
         return self.by_system or "system"
+
+
+# --- Deal and qualification (one row per lead, made when first needed) --------------------
+
+
+class Bant(models.TextChoices):
+    UNKNOWN = "unknown", "Unknown"
+    YES = "yes", "Yes"
+    NO = "no", "No"
+
+
+BANT_ITEMS = ("budget", "authority", "need", "timing")
+
+
+class Deal(models.Model):
+    """What sales knows about a lead beyond its contact fields: the deal's value and
+    expected close, the BANT checklist, and when a person first touched it.
+
+    One-to-one with Lead and owned by pipeline, so capture's Lead stays capture's; a lead
+    without a row simply has no deal value and an all-unknown checklist."""
+
+    lead = models.OneToOneField(Lead, on_delete=models.CASCADE, primary_key=True,
+                                related_name="deal")
+    value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True,
+                                validators=[MinValueValidator(0)],
+                                help_text="Expected deal value.")
+    expected_close = models.DateField(null=True, blank=True)
+    budget = models.CharField(max_length=10, choices=Bant.choices, default=Bant.UNKNOWN)
+    budget_note = models.CharField(max_length=500, blank=True)
+    authority = models.CharField(max_length=10, choices=Bant.choices, default=Bant.UNKNOWN)
+    authority_note = models.CharField(max_length=500, blank=True)
+    need = models.CharField(max_length=10, choices=Bant.choices, default=Bant.UNKNOWN)
+    need_note = models.CharField(max_length=500, blank=True)
+    timing = models.CharField(max_length=10, choices=Bant.choices, default=Bant.UNKNOWN)
+    timing_note = models.CharField(max_length=500, blank=True)
+    # The first note, task or stage change by a person after the lead became an MQL:
+    # speed-to-lead is measured to here.
+    first_touch_at = models.DateTimeField(null=True, blank=True)
+    # When the speed-to-lead alert went out for the current MQL hand-off (an alert older
+    # than the lead's last stage change belongs to an earlier one).
+    sla_alerted_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(value__gte=0) | models.Q(value=None),
+                                   name="pipeline_deal_value_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Deal for lead {self.lead_id}"
+
+    def bant_missing(self, required: list[str]) -> list[str]:
+        """The required BANT items not confirmed ("yes") on this deal."""
+        return [item for item in BANT_ITEMS if item in required and getattr(self, item) != Bant.YES]
+
+
+class PipelineSettings(models.Model):
+    """The pipeline's admin settings: one row (pk=1), edited in the Django admin."""
+
+    # BANT items that must be "yes" before a lead may move on to SQL or beyond.
+    require_budget = models.BooleanField(default=False)
+    require_authority = models.BooleanField(default=False)
+    require_need = models.BooleanField(default=False)
+    require_timing = models.BooleanField(default=False)
+    sla_minutes = models.PositiveIntegerField(
+        default=5, help_text="Speed-to-lead: minutes an MQL may wait for its first touch."
+    )
+    reps_move_others_leads = models.BooleanField(
+        default=True, help_text="Sales reps may move leads owned by another rep."
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "pipeline settings"
+
+    def __str__(self) -> str:
+        return "Pipeline settings"
+
+    @classmethod
+    def load(cls) -> "PipelineSettings":
+        return cls.objects.get_or_create(pk=1)[0]
+
+    @property
+    def required_bant(self) -> list[str]:
+        return [item for item in BANT_ITEMS if getattr(self, f"require_{item}")]
+
+
+class StageLimit(models.Model):
+    """How long a lead may sit in a stage before its card is marked as going stale."""
+
+    stage = models.CharField(max_length=20, choices=Stage.choices, unique=True)
+    stale_after_days = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["stage"]
+
+    def __str__(self) -> str:
+        return f"{self.get_stage_display()}: {self.stale_after_days} days"
+
+
+class ReasonKind(models.TextChoices):
+    DISQUALIFY = "disqualify", "Disqualify"
+    REJECT = "reject", "Reject an MQL"
+
+
+class StageReason(models.Model):
+    """The editable list of reasons offered when disqualifying a lead or rejecting an MQL."""
+
+    kind = models.CharField(max_length=20, choices=ReasonKind.choices)
+    label = models.CharField(max_length=200)
+    position = models.PositiveIntegerField(default=0)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["kind", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "label"], name="pipeline_reason_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+# --- Notes and tasks ----------------------------------------------------------------------
+
+
+class Note(models.Model):
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                               related_name="+")
+    text = models.TextField(max_length=10_000)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["lead", "-created_at"], name="pipeline_note_lead_idx")]
+
+    def __str__(self) -> str:
+        return f"Note {self.pk} on lead {self.lead_id}"
+
+
+class Task(models.Model):
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="tasks")
+    title = models.CharField(max_length=300)
+    due_at = models.DateTimeField()
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                 related_name="pipeline_tasks")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    done_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        indexes = [
+            models.Index(fields=["assignee", "done_at", "due_at"], name="pipeline_task_mine_idx"),
+            models.Index(fields=["lead", "due_at"], name="pipeline_task_lead_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def is_overdue(self, now) -> bool:
+        return self.done_at is None and self.due_at < now
+
+
+# --- Assignment rules ------------------------------------------------------------------------
+
+
+class AssignmentRule(models.Model):
+    """Who gets a new MQL: the first active rule (by position) whose conditions all match
+    the lead gives it to the next of its members in turn (round-robin). A rule with no
+    conditions matches every lead: put it last, as the fallback."""
+
+    name = models.CharField(max_length=200)
+    position = models.PositiveIntegerField(default=0)
+    active = models.BooleanField(default=True)
+    # Conditions; empty means "any". Lists are comma-separated, compared ignoring case.
+    countries = models.CharField(max_length=500, blank=True, help_text="e.g. DE, AT, CH")
+    industries = models.CharField(max_length=500, blank=True)
+    sources = models.CharField(max_length=500, blank=True)
+    min_company_size = models.PositiveIntegerField(null=True, blank=True)
+    max_company_size = models.PositiveIntegerField(null=True, blank=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="+",
+                                     help_text="The team the rule deals leads to, in turn.")
+    manager = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                on_delete=models.SET_NULL, related_name="+",
+                                help_text="Also alerted when the team misses speed to lead.")
+    # How many leads this rule has dealt: the next goes to members[dealt % len(members)].
+    dealt = models.PositiveIntegerField(default=0, editable=False)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @staticmethod
+    def _words(text: str) -> set[str]:
+        return {w.strip().lower() for w in text.split(",") if w.strip()}
+
+    def matches(self, lead: Lead) -> bool:
+        for text, value in ((self.countries, lead.country), (self.industries, lead.industry),
+                            (self.sources, lead.source)):
+            words = self._words(text)
+            if words and (value or "").strip().lower() not in words:
+                return False
+        size = lead.company_size
+        if self.min_company_size is not None and (size is None or size < self.min_company_size):
+            return False
+        return not (
+            self.max_company_size is not None and (size is None or size > self.max_company_size)
+        )

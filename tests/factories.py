@@ -212,3 +212,89 @@ class FitRuleFactory(RuleFactory):
 class RescoreJobFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = "scoring.RescoreJob"
+
+
+# --- Pipeline: deals, notes, tasks, reasons -------------------------------------------------
+
+
+class DealFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "pipeline.Deal"
+
+    lead = factory.SubFactory(LeadFactory)
+
+
+class NoteFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "pipeline.Note"
+
+    lead = factory.SubFactory(LeadFactory)
+    author = factory.SubFactory(SalesRepFactory)
+    text = "Called, left a voicemail."
+
+
+class TaskFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "pipeline.Task"
+
+    lead = factory.SubFactory(LeadFactory)
+    title = "Follow up"
+    due_at = factory.LazyFunction(lambda: timezone.now() + timezone.timedelta(days=1))
+    assignee = factory.SubFactory(SalesRepFactory)
+    created_by = factory.SelfAttribute("assignee")
+
+
+class StageReasonFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "pipeline.StageReason"
+
+    kind = "disqualify"
+    label = factory.Sequence(lambda n: f"Reason {n}")
+
+
+# --- Nurture --------------------------------------------------------------------------------
+
+
+class SequenceFactory(factory.django.DjangoModelFactory):
+    """An active sequence (add steps with StepFactory, or use nurture.services)."""
+
+    class Meta:
+        model = "nurture.Sequence"
+
+    name = factory.Sequence(lambda n: f"Sequence {n}")
+    status = "active"
+
+
+class StepFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "nurture.Step"
+
+    sequence = factory.SubFactory(SequenceFactory)
+    position = factory.Sequence(lambda n: n + 1)
+    subject = "Hello {{ first_name|default:\"there\" }}"
+    body = "Welcome to **LeadHub**. Read [the guide](https://www.example.com/guide)."
+    delay_minutes = 0
+
+
+class TriggerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "nurture.Trigger"
+
+    sequence = factory.SubFactory(SequenceFactory)
+    type = "form_submitted"
+
+
+class AssignmentRuleFactory(factory.django.DjangoModelFactory):
+    """``AssignmentRuleFactory(members=[rep1, rep2], countries="DE")``."""
+
+    class Meta:
+        model = "pipeline.AssignmentRule"
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Rule {n}")
+    position = factory.Sequence(lambda n: n)
+
+    @factory.post_generation
+    def members(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.members.set(extracted)

@@ -7,8 +7,11 @@ MODULES = [
     "bench.scenarios.ceilings",
     "bench.scenarios.leads_api",
     "bench.scenarios.ingest",
+    "bench.scenarios.board",
     # Only with --only scoring: it loads its own 1,000,000 leads.
     "bench.scenarios.scoring",
+    # Only with --only nurture: starts its own Celery workers and SMTP server (needs Redis).
+    "bench.scenarios.nurture",
 ]
 
 

@@ -1,9 +1,8 @@
-"""The leads pages (list, lead page, create, edit, delete) and the pipeline overview.
+"""The leads pages (list, lead page, create, edit, delete).
 
 Views stay thin: reads go through pipeline.selectors and Lead.objects.visible_to(),
 writes through capture.services and pipeline.services. Every query count here is
-independent of how many leads there are (the list pages with COUNT + LIMIT/OFFSET, the
-board asks one grouped COUNT and one LIMIT 10 per column).
+independent of how many leads there are (the list pages with COUNT + LIMIT/OFFSET).
 """
 
 import copy
@@ -44,8 +43,6 @@ from pipeline.services import lead_assign_owner, lead_change_stage
 
 LEADS_PER_PAGE = 50
 ACTIVITIES_PER_PAGE = 25
-BOARD_CARDS_PER_COLUMN = 10
-BOARD_STAGES = (Stage.LEAD, Stage.MQL, Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER)
 FILTER_LABELS = {
     "q": "Search",
     "stage": "Stage",
@@ -171,6 +168,10 @@ ACTIVITY_ICONS = {
     ActivityKind.STAGE_CHANGED: "signpost-split",
     ActivityKind.OWNER_CHANGED: "person-check",
     ActivityKind.NOTE_ADDED: "sticky",
+    "note_edited": "pencil-square",
+    "task_added": "check2-square",
+    "task_done": "check2-circle",
+    "deal_updated": "cash-coin",
 }
 MAX_VALUE_CHARS = 500
 FIELD_POSITIONS = {name: i for i, name in enumerate(EDITABLE_FIELDS)}
@@ -290,7 +291,7 @@ def describe_activity(activity: Activity, user_names: dict[int, str]) -> Timelin
             entry.pairs_summary = f"Initial values ({len(entry.pairs)})"
         elif fields is not None:
             rest["fields"] = fields
-    elif kind == ActivityKind.LEAD_UPDATED:
+    elif kind in (ActivityKind.LEAD_UPDATED, "deal_updated"):
         changes = rest.pop("changes", None)
         if isinstance(changes, dict):
             entry.changes = [
@@ -341,7 +342,16 @@ def describe_activity(activity: Activity, user_names: dict[int, str]) -> Timelin
         if subject:
             entry.summary = f"Subject: {display_value(subject)}"
         _take_link(entry, rest, "url")
-    elif kind == ActivityKind.NOTE_ADDED:
+    elif kind in ("task_added", "task_done"):
+        rest.pop("task", None)
+        rest.pop("assignee", None)
+        title = rest.pop("title", "")
+        if title:
+            entry.summary = display_value(title)
+    elif kind in (ActivityKind.NOTE_ADDED, "note_edited"):
+        rest.pop("old", None)
+        if rest.get("text"):
+            rest.pop("note", None)  # the note's id: the text says more
         for key in ("text", "body", "note"):
             if rest.get(key):
                 entry.summary = display_value(rest.pop(key))
@@ -443,6 +453,10 @@ class LeadDetailView(LeadsAccess, View):
                 "attributes": _attribute_rows(lead.attributes),
                 "website_href": safe_href(lead.website),
             }
+            # Imported here: records.py builds on this module's LeadsAccess.
+            from pipeline.views.records import lead_page_context
+
+            context |= lead_page_context(request, lead)
             response = render(request, "pipeline/lead_detail.html", context)
         patch_vary_headers(response, ["HX-Request"])
         return response
@@ -562,43 +576,3 @@ class LeadDeleteView(LeadsAccess, View):
         lead_delete(lead=lead)
         messages.success(request, f"Lead “{name}” and its timeline were deleted.")
         return redirect("pipeline:lead_list")
-
-
-# --- Board ---------------------------------------------------------------------------------
-
-
-class BoardView(LeadsAccess, View):
-    """Read-only pipeline overview: per stage its count and its top leads by score.
-    One grouped COUNT plus one indexed LIMIT query per column (stage, score, id)."""
-
-    def get(self, request):
-        visible = Lead.objects.visible_to(request.user)
-        counts = dict(
-            visible.order_by().values_list("stage").annotate(n=Count("id")).values_list(
-                "stage", "n"
-            )
-        )
-        lead_list_url = reverse("pipeline:lead_list")
-        columns = [
-            {
-                "stage": stage.value,
-                "label": stage.label,
-                "count": counts.get(stage.value, 0),
-                "leads": list(
-                    visible.filter(stage=stage)
-                    .select_related("owner")
-                    .order_by("-score", "-id")[:BOARD_CARDS_PER_COLUMN]
-                ),
-                "all_url": f"{lead_list_url}?stage={stage.value}",
-            }
-            for stage in (*BOARD_STAGES, Stage.DISQUALIFIED)
-        ]
-        return render(
-            request,
-            "pipeline/board.html",
-            {
-                "columns": columns[:-1],
-                "disqualified": columns[-1],
-                "total": sum(counts.values()),
-            },
-        )

@@ -7,7 +7,9 @@ from django.utils import timezone
 
 from capture.models import ActivityKind, Lead, Stage
 from capture.services import activity_record
-from pipeline.models import StageTransition
+from pipeline.models import Deal, PipelineSettings, StageTransition
+from pipeline.selectors import board_changed
+from pipeline.services.records import lead_assign_by_rules, lead_touch
 
 # Where a lead may go from each stage. Going back is allowed where sales really does it
 # (rejecting an MQL, recycling a stalled deal into nurture); a customer stays a customer.
@@ -42,6 +44,29 @@ def transition_refusal(from_stage: str, to_stage: str, reason: str = "") -> str 
     return None
 
 
+# Moves into these stages from an unqualified one (lead, MQL) must pass the BANT items the
+# admin requires; skipping SQL straight to opportunity must not skip the check.
+BANT_CHECKED_STAGES = {Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER}
+UNQUALIFIED_STAGES = {Stage.LEAD, Stage.MQL, Stage.DISQUALIFIED}
+
+
+def bant_refusal(lead_id: int, from_stage: str, to_stage: str) -> str | None:
+    """Why qualification stops this move (naming what is missing); None if it does not."""
+    if to_stage not in BANT_CHECKED_STAGES or from_stage not in UNQUALIFIED_STAGES:
+        return None
+    required = PipelineSettings.load().required_bant
+    if not required:
+        return None
+    deal = Deal.objects.filter(lead_id=lead_id).first() or Deal(lead_id=lead_id)
+    missing = deal.bant_missing(required)
+    if not missing:
+        return None
+    return (
+        f"Before a lead moves to {Stage(to_stage).label}, qualification must confirm: "
+        f"{', '.join(missing)} (set each to “yes” in the BANT checklist on the lead page)."
+    )
+
+
 @transaction.atomic
 def lead_change_stage(
     *, lead: Lead, to_stage: str, actor=None, by_system: str = "", reason: str = ""
@@ -50,8 +75,10 @@ def lead_change_stage(
     stage_changed activity. Raises ValidationError({"stage": ...}) when refused."""
     # Lock the row: two reps moving one card at once must not both pass the check
     # against the same old stage.
-    current = Lead.objects.select_for_update().only("stage").get(pk=lead.pk)
-    refusal = transition_refusal(current.stage, to_stage, reason)
+    current = Lead.objects.select_for_update().only("stage", "owner").get(pk=lead.pk)
+    refusal = transition_refusal(current.stage, to_stage, reason) or bant_refusal(
+        lead.pk, current.stage, to_stage
+    )
     if refusal:
         raise ValidationError({"stage": refusal})
     now = timezone.now()
@@ -65,6 +92,7 @@ def lead_change_stage(
     )
     Lead.objects.filter(pk=lead.pk).update(stage=to_stage, stage_changed_at=now, updated_at=now)
     lead.stage, lead.stage_changed_at = to_stage, now
+    transaction.on_commit(board_changed)
     activity_record(
         lead=lead,
         kind=ActivityKind.STAGE_CHANGED,
@@ -77,6 +105,20 @@ def lead_change_stage(
             "transition": transition.pk,
         },
     )
+    if actor is not None:
+        lead_touch(lead=lead, at=now)
+    elif to_stage == Stage.MQL:
+        # A new MQL by scoring or an integration: speed-to-lead starts counting afresh.
+        Deal.objects.filter(lead_id=lead.pk).update(first_touch_at=None)
+    if to_stage == Stage.MQL and current.owner_id is None:
+        owner = lead_assign_by_rules(lead=lead)
+        if owner is not None:
+            lead_assign_owner(lead=lead, owner=owner, by_system="assignment rules")
+            from pipeline.tasks import mql_assigned_notify
+
+            lead_id, owner_id = lead.pk, owner.pk
+            transaction.on_commit(lambda: mql_assigned_notify.delay(lead_id, owner_id),
+                                  robust=True)
     return transition
 
 

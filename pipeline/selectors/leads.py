@@ -1,4 +1,4 @@
-"""Reads of leads for the leads list, the API and (later) the board: one filter
+"""Reads of leads for the leads list, the API and the board: one filter
 definition, so a filter means the same thing wherever a user applies it."""
 
 from datetime import UTC

@@ -1,0 +1,26 @@
+"""HTML views of the pipeline: the leads pages (leads.py), the board (board.py), and a
+lead's deal, qualification, notes and tasks (records.py)."""
+
+from pipeline.views.board import (  # noqa: F401
+    BoardColumnView,
+    BoardMoveView,
+    BoardPollView,
+    BoardView,
+    RejectionReportView,
+)
+from pipeline.views.leads import (  # noqa: F401
+    LeadCreateView,
+    LeadDeleteView,
+    LeadDetailView,
+    LeadListView,
+    LeadUpdateView,
+)
+from pipeline.views.records import (  # noqa: F401
+    LeadBantView,
+    LeadDealView,
+    LeadNoteCreateView,
+    LeadNoteUpdateView,
+    LeadTaskCreateView,
+    MyTasksView,
+    TaskDoneView,
+)
