@@ -14,11 +14,15 @@ def bootstrap(*, demo_data: bool = True, write: Callable[[str], None] = print):
     yet; returns the accounts' logins (see ``accounts.accounts_ensure``)."""
     from capture.models import Lead
     from leadhub.demo.accounts import accounts_ensure, credentials_path
+    from leadhub.demo.content import demo_content_ensure
     from leadhub.demo.leads import demo_data_create
 
     logins = accounts_ensure()
     if demo_data and not Lead.objects.exists():
         write(f"Created {demo_data_create()}.")
+    if demo_data and (content := demo_content_ensure()) is not None:
+        write(f"Created the form “{content.form.name}”, its landing page "
+              f"/p/{content.page_slug}/ and the sequence “{content.sequence_name}”.")
     write(f"Accounts (passwords kept in {credentials_path()}, readable by you only):")
     width = max(len(login.account.username) for login in logins)
     for login in logins:
