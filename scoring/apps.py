@@ -1,9 +1,11 @@
+import secrets
+
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 
-def seed_categories(sender, using="default", apps=None, **kwargs) -> None:
-    """The built-in score categories, when there are none at all.
+def seed_defaults(sender, using="default", apps=None, **kwargs) -> None:
+    """The settings row and the built-in score categories, when missing.
 
     Migration 0002 seeds them on a new database; this puts them back after a ``flush``
     (which emits post_migrate, as the roles rely on too), so an emptied database is a
@@ -13,8 +15,11 @@ def seed_categories(sender, using="default", apps=None, **kwargs) -> None:
         from django.apps import apps
     try:  # the state the migrations left: no table when migrated back to zero
         ScoreCategory = apps.get_model("scoring", "ScoreCategory")
+        ScoringSettings = apps.get_model("scoring", "ScoringSettings")
     except LookupError:
         return
+    ScoringSettings.objects.using(using).get_or_create(
+        pk=1, defaults={"rules_stamp": secrets.token_hex(8)})
     if ScoreCategory.objects.using(using).exists():
         return
     ScoreCategory.objects.using(using).bulk_create(
@@ -33,5 +38,4 @@ class ScoringConfig(AppConfig):
     verbose_name = "Scoring"
 
     def ready(self) -> None:
-        post_migrate.connect(seed_categories, sender=self,
-                             dispatch_uid="scoring.seed_categories")
+        post_migrate.connect(seed_defaults, sender=self, dispatch_uid="scoring.seed_defaults")
