@@ -242,6 +242,9 @@ CELERY_TASK_TIME_LIMIT = 360
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# When the broker connection drops, acks_late tasks in hand are redelivered elsewhere:
+# stop running them here rather than run them twice at once (Celery 6's default).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 
 # --- REST API ---------------------------------------------------------------------------
 
@@ -355,6 +358,12 @@ ACTIVITY_REDISPATCH_AFTER_SECONDS = env.int("ACTIVITY_REDISPATCH_AFTER_SECONDS",
 # may not import pipeline, so it is named here); empty: scoring promotes nobody.
 SCORING_MQL_PROMOTER = env.str("SCORING_MQL_PROMOTER",
                                default="pipeline.services.leads_promote_to_mql")
+# Called after each committed full-rescore and decay batch that changed scores or grades
+# (those runs record their score_changed / grade_changed activities already processed, so
+# ACTIVITY_HANDLERS never see them): each gets ``changes=ScoreChanges``
+# (scoring/services/hooks.py). Named here because scoring may not import nurture.
+SCORING_RESCORE_HOOKS = env.list("SCORING_RESCORE_HOOKS",
+                                 default=["nurture.handlers.leads_rescored"])
 # Leads per rescore batch (one transaction each; progress is reported per batch), how
 # many workers share one rescore (Celery tasks, or `manage.py rescore` threads; each
 # claims batches), and how long one run of the task works before it re-queues itself.

@@ -9,19 +9,27 @@ conditional updates.
 - exits: ``stage_changed`` to the sequence's exit stage or later, ``unsubscribed``, the
   sequence's goal activity;
 - enrolls: form submissions and lead-magnet downloads, custom events, stage entered,
-  score and grade reached (score_changed / grade_changed from incremental scoring; a full
-  rescore writes its activities already processed, so a rescore does not enroll);
+  score and grade reached (score_changed / grade_changed from incremental scoring);
 - ``confirmed`` (double opt-in): the lead's held steps become due at once.
+
+A full rescore and the decay run write their score_changed / grade_changed activities
+already processed, so they never come here: scoring calls ``leads_rescored`` (named in
+settings.SCORING_RESCORE_HOOKS) after each committed batch instead.
 """
 
+import logging
+
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import FloatField, Q, QuerySet, TextField, Value
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from capture.models import Activity, ActivityKind, Grade, Lead
 from nurture.models import (
     Enrollment,
     EnrollmentState,
+    Reenrollment,
     Sequence,
     SequenceStatus,
     Trigger,
@@ -34,6 +42,8 @@ from nurture.services.enrollments import (
     enrollment_create,
     lead_exit_all,
 )
+
+logger = logging.getLogger(__name__)
 
 # What nurture writes itself: never a trigger (a goal may still be one of them).
 OWN_KINDS = {ENROLLED, EXITED, ActivityKind.EMAIL_SENT}
@@ -133,3 +143,86 @@ def activity_enroll_and_exit(activity: Activity) -> None:
             next_due_at=timezone.now(), held_for_optin=False)
     _exits(activity, lead)
     _enrolls(activity, lead)
+
+
+# --- After a full rescore or a decay run (settings.SCORING_RESCORE_HOOKS) ---------------------
+
+RESCORE_CHUNK = 500  # leads loaded (and enrolled) at a time
+
+
+def _reached_sql(trigger: Trigger, activities: QuerySet) -> QuerySet | None:
+    """The batch's activities by which a lead crossed ``trigger``'s score or grade (as
+    ``_matches`` decides for one activity), for leads that still meet it: in SQL."""
+    params = trigger.params or {}
+    if trigger.type == TriggerType.SCORE_REACHED:
+        try:
+            wanted = float(params.get("score"))
+        except (TypeError, ValueError):
+            return None
+        return activities.filter(kind=ActivityKind.SCORE_CHANGED).annotate(
+            score_old=Cast(KeyTextTransform("old", "data"), FloatField()),
+            score_new=Cast(KeyTextTransform("new", "data"), FloatField()),
+        ).filter(score_old__lt=wanted, score_new__gte=wanted, lead__score__gte=wanted)
+    wanted = params.get("grade")
+    if trigger.type != TriggerType.GRADE_REACHED or wanted not in GRADE_RANK:
+        return None
+    allowed = [g for g, rank in GRADE_RANK.items() if rank >= GRADE_RANK[wanted]]
+    return activities.filter(kind=ActivityKind.GRADE_CHANGED).annotate(
+        grade_old=Coalesce(KeyTextTransform("old", "data"), Value(""),
+                           output_field=TextField()),
+        grade_new=Coalesce(KeyTextTransform("new", "data"), Value(""),
+                           output_field=TextField()),
+    ).filter(grade_new__in=allowed, lead__grade__in=allowed).exclude(grade_old__in=allowed)
+
+
+def leads_rescored(*, changes) -> int:
+    """Enroll the leads a full rescore or decay batch made reach a score_reached /
+    grade_reached trigger (``changes`` is scoring's ScoreChanges). No such trigger: one
+    query. Otherwise, per sequence, the candidates are found in SQL (crossed the value in
+    this batch, still meet it, not unsubscribed, not in the sequence — or never been in
+    it, under "never") and only those leads are loaded, in chunks, and go through
+    ``enrollment_create`` (every refusal rule applies; the activity is remembered, so a
+    second call enrolls nobody). Returns how many were enrolled."""
+    triggers = list(
+        Trigger.objects.filter(type__in=[TriggerType.SCORE_REACHED, TriggerType.GRADE_REACHED],
+                               sequence__status=SequenceStatus.ACTIVE)
+        .select_related("sequence").order_by("sequence_id", "id"))
+    if not triggers:
+        return 0
+    activities = changes.activities()
+    by_sequence: dict[int, list[Trigger]] = {}
+    for trigger in triggers:
+        by_sequence.setdefault(trigger.sequence_id, []).append(trigger)
+    enrolled = 0
+    for sequence_triggers in by_sequence.values():
+        sequence = sequence_triggers[0].sequence
+        earlier = Enrollment.objects.filter(sequence=sequence)
+        if sequence.reenrollment != Reenrollment.NEVER:
+            earlier = earlier.filter(state=EnrollmentState.ACTIVE)
+        candidates: dict[int, tuple[int, str]] = {}  # lead id → (activity id, source)
+        for trigger in sequence_triggers:
+            reached = _reached_sql(trigger, activities)
+            if reached is None:
+                continue
+            rows = (reached.filter(lead__unsubscribed_at__isnull=True)
+                    .exclude(lead_id__in=earlier.values("lead_id"))
+                    .order_by("id").values_list("lead_id", "id"))
+            for lead_id, activity_id in rows:
+                candidates.setdefault(lead_id, (activity_id, trigger.type))
+        lead_ids = sorted(candidates)
+        for start in range(0, len(lead_ids), RESCORE_CHUNK):
+            chunk = lead_ids[start:start + RESCORE_CHUNK]
+            leads = Lead.objects.in_bulk(chunk)
+            for lead_id in chunk:
+                if (lead := leads.get(lead_id)) is None:
+                    continue  # deleted meanwhile
+                activity_id, source = candidates[lead_id]
+                try:
+                    enrollment_create(sequence=sequence, lead=lead, source=source,
+                                      activity_id=activity_id, now=timezone.now())
+                except ValidationError:
+                    continue  # not eligible (suppressed, past the exit stage, …)
+                enrolled += 1
+    if enrolled:
+        logger.info("Nurture: %d leads enrolled after %s", enrolled, changes.cause)
+    return enrolled

@@ -35,6 +35,7 @@ from scoring.models import (
     RescoreStatus,
     ScoringSettings,
 )
+from scoring.services import hooks
 from scoring.services.promote import mql_promote
 
 logger = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ def rescore_job_run(
     ``seconds`` have passed (checked between batches). Returns True when the job needs
     nothing more from this worker (finished, gone, or its last batches are being done
     by others), False when there is more to do. ``promote=False`` records who meets
-    the MQL threshold but moves nobody (demo data)."""
+    the MQL threshold but moves nobody and calls no SCORING_RESCORE_HOOKS (demo data)."""
     job = _start(job_id)
     if job is None or job.is_finished:
         return True
@@ -264,9 +265,14 @@ def rescore_batch(*, lo: int, hi: int, cause: dict, reason: str, promote: bool =
         leads = engine.lead_range(lo, hi)
         engine.contributions_sync(cursor, dialect, list(snapshot.behavior), leads, timings)
         cause_sql, cause_params = _cause_sql(dialect, cause)
+        mark = hooks.activity_mark() if promote and hooks.hooks_configured() else 0
         # The batch's contributions were just computed: sum those, not the table again.
         scored = engine.scores_write(cursor, dialect, snapshot, leads, now, cause_sql,
                                      cause_params, source=engine.DESIRED, timings=timings)
+        if promote:  # SCORING_RESCORE_HOOKS (nurture's triggers), once this commits
+            hooks.hooks_call_on_commit(cause=cause, lo=lo, hi=hi, after_id=mark,
+                                       scores_changed=scored.scores_changed,
+                                       grades_changed=scored.grades_changed)
         engine.drop_desired(cursor, dialect)
         with timings("MQL promotions (pipeline, per lead)"):
             promoted = _promote(scored.promotable, snapshot, reason) if promote else 0
@@ -315,9 +321,13 @@ def scores_decay(*, now: datetime | None = None, batch: int = DECAY_BATCH) -> in
                          "AND %s AND next_expiry <= %s",
                          [due[0], due[-1], dialect.param_datetime(now)])
             cause_sql, cause_params = _cause_sql(dialect, {"decay": True})
+            mark = hooks.activity_mark() if hooks.hooks_configured() else 0
             scored = engine.scores_write(cursor, dialect, snapshot,
                                          engine.lead_table("tmp_scoring_due"), now,
                                          cause_sql, cause_params)
+            hooks.hooks_call_on_commit(cause={"decay": True}, lo=due[0], hi=due[-1],
+                                       after_id=mark, scores_changed=scored.scores_changed,
+                                       grades_changed=scored.grades_changed)
             engine._drop(cursor, dialect, "tmp_scoring_due")
             _promote(scored.promotable, snapshot, "decay")
             done += scored.leads
