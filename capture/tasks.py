@@ -2,6 +2,7 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import OperationalError
 from django.utils import timezone
@@ -29,11 +30,52 @@ def activity_process(activity_id: int) -> None:
     activity = Activity.objects.select_related("lead").filter(pk=activity_id).first()
     if activity is None or activity.processed_at is not None:
         return  # deleted with its lead, or already done by an earlier delivery
+    _activity_handle(activity)
+
+
+def _activity_handle(activity: Activity) -> None:
     for path in settings.ACTIVITY_HANDLERS:
         import_string(path)(activity)
-    Activity.objects.filter(pk=activity_id, processed_at__isnull=True).update(
+    Activity.objects.filter(pk=activity.pk, processed_at__isnull=True).update(
         processed_at=timezone.now()
     )
+
+
+@shared_task(
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    max_retries=8,
+    soft_time_limit=300,
+    time_limit=360,
+)
+def activities_process(activity_ids: list[int]) -> None:
+    """``activity_process`` for a group of activities (queued once per group by
+    capture.services.bulk): each one's handlers run, in id order, then it is marked
+    processed, exactly as if it had its own task. One that fails is logged and left
+    unprocessed for the outbox sweep; the others go on. A lost database connection
+    retries the task, which skips what is already processed."""
+    activities = list(
+        Activity.objects.select_related("lead")
+        .filter(pk__in=activity_ids, processed_at__isnull=True).order_by("pk")
+    )
+    seen: set[int] = set()
+    for activity in activities:
+        if activity.lead_id in seen:
+            # An earlier activity's handlers may have changed this lead (score, stage,
+            # exits): read it afresh, as its own task would have.
+            fresh = Activity.objects.select_related("lead").filter(pk=activity.pk).first()
+            if fresh is None or fresh.processed_at is not None:
+                continue
+            activity = fresh
+        seen.add(activity.lead_id)
+        try:
+            _activity_handle(activity)
+        except (OperationalError, SoftTimeLimitExceeded):
+            raise
+        except Exception:
+            logger.exception("Activity %s: follow-up work failed; the sweep retries it",
+                             activity.pk)
 
 
 @shared_task(soft_time_limit=120, time_limit=150)

@@ -1,5 +1,6 @@
 """capture's write services, one module per area. Callers import from here."""
 
+from capture.services.bulk import activities_record_bulk
 from capture.services.forms import (
     form_archive,
     form_create,
@@ -41,6 +42,7 @@ from capture.services.tracking import (
 __all__ = [
     "DUPLICATE_EMAIL_MESSAGE",
     "EDITABLE_FIELDS",
+    "activities_record_bulk",
     "activity_record",
     "attributes_problem",
     "awaiting_confirmation_q",

@@ -14,8 +14,12 @@ Two short transactions and a send, per batch:
 2. **Send** each leased message over one SMTP connection, re-checking the lead and the
    enrollment just before. A message is marked sent right after the server accepted it
    (one UPDATE, committed at once). Its ``email_sent`` activity is written with those of
-   up to RECORD_EVERY others in one transaction that also flags them ``recorded``; a
-   worker that dies first leaves them to ``_record_orphans``.
+   up to RECORD_EVERY others in one transaction that also flags them ``recorded`` (one
+   INSERT and ONE follow-up task for the group: ``capture.services.activities_record_bulk``;
+   the handlers still run once per activity); a worker that dies first leaves them to
+   ``_record_orphans``. The "sent" marks are deliberately not batched: an UPDATE after
+   several accepts would widen the window in which a dead worker leaves accepted messages
+   queued, and those would go out again once their lease ends.
 3. A message still queued when its lease ends belongs to a run that died while sending
    (or is a retry of a temporary failure): ``_claim_queued`` takes it over. The only
    window for a duplicate is a worker killed between the server's "250" and the next
@@ -27,6 +31,7 @@ MAX_ATTEMPTS, then fail visibly; permanent ones (5xx) fail at once, and a 5xx fo
 recipient (a hard bounce) puts the address on the suppression list.
 """
 
+import functools
 import logging
 import random
 import smtplib
@@ -37,13 +42,14 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import get_connection
+from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 from django.db import connection, transaction
 from django.db.models import Count
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from capture.models import Lead, normalize_email
-from capture.services import activity_record, awaiting_confirmation_q
+from capture.services import activities_record_bulk, awaiting_confirmation_q
 from nurture import schedule
 from nurture.models import (
     EmailMessage,
@@ -266,13 +272,19 @@ class _Refused(Exception):
 
 
 def _deliver(smtp, email) -> None:
-    """Send one message on the shared connection; classify what went wrong."""
+    """Send one message on the shared connection; classify what went wrong. ``email`` is
+    a ``rendering.Outgoing`` (its bytes go to the SMTP connection as Django's backend
+    would send them) or, for other backends, a Django email."""
     try:
-        if smtp.connection is None:
-            # Opened here, not by send_messages(), which would close it again after
-            # each message: one connection serves the whole batch.
-            smtp.open()
-        sent = smtp.send_messages([email])
+        if not isinstance(email, rendering.Outgoing):
+            sent = smtp.send_messages([email])
+        else:
+            if smtp.connection is None:
+                # Opened here, not by send_messages(), which would close it again after
+                # each message: one connection serves the whole batch.
+                smtp.open()
+            smtp.connection.sendmail(email.from_email, email.to, email.data)
+            sent = 1
     except smtplib.SMTPRecipientsRefused as exc:
         codes = [code for code, _ in exc.recipients.values()]
         if any(400 <= code < 500 for code in codes):
@@ -304,15 +316,26 @@ def _retry_delay(attempts: int) -> timedelta:
     return delay * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
 
 
+@functools.cache
+def _mark_sent_sql(vendor: str) -> str:
+    meta, quote = EmailMessage._meta, connection.ops.quote_name
+    columns = ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in
+                        ("status", "sent_at", "subject", "message_id", "attempts", "error"))
+    return (f"UPDATE {quote(meta.db_table)} SET {columns} "  # noqa: S608 - names from the model
+            f"WHERE {quote(meta.pk.column)} = %s")
+
+
 def _mark_sent(message: EmailMessage, subject: str, now: datetime) -> None:
     # One statement in autocommit, right after the server accepted the message: durable
     # before the next message goes out. Unconditional on status: the server took it,
-    # whatever else happened since.
-    EmailMessage.objects.filter(pk=message.pk).update(
-        status=MessageStatus.SENT, sent_at=now, subject=subject,
-        message_id=rendering.message_id_header(message.pk), attempts=message.attempts + 1,
-        error="",
-    )
+    # whatever else happened since. Written as SQL (the same UPDATE the ORM would
+    # write): it runs once per email, and building the ORM query cost more than it.
+    with connection.cursor() as cursor:
+        cursor.execute(_mark_sent_sql(connection.vendor), [
+            MessageStatus.SENT.value, connection.ops.adapt_datetimefield_value(now),
+            subject, rendering.message_id_header(message.pk), message.attempts + 1, "",
+            message.pk,
+        ])
 
 
 def _record_sent(ids: list[int]) -> int:
@@ -322,17 +345,20 @@ def _record_sent(ids: list[int]) -> int:
         return 0
     with transaction.atomic():
         messages = list(
-            EmailMessage.objects.select_for_update(of=("self",))
+            EmailMessage.objects.select_for_update()
             .filter(pk__in=ids, status=MessageStatus.SENT, recorded=False)
-            .select_related("lead").order_by("lead_id", "pk")  # lead rows in one order
+            .order_by("pk")
+            .values_list("pk", "lead_id", "sequence_id", "step_id", "subject", "sent_at")
         )
-        for message in messages:
-            activity_record(
-                lead=message.lead, kind="email_sent", occurred_at=message.sent_at,
-                data={"sequence": message.sequence_id, "step": message.step_id,
-                      "message": message.pk, "subject": message.subject},
-            )
-        EmailMessage.objects.filter(pk__in=[m.pk for m in messages]).update(recorded=True)
+        # One INSERT, one lead UPDATE and one follow-up task for the group (the handlers
+        # still run once per activity: scoring, triggers).
+        activities_record_bulk(
+            {"lead_id": lead_id, "kind": "email_sent", "occurred_at": sent_at,
+             "data": {"sequence": sequence_id, "step": step_id, "message": pk,
+                      "subject": subject}}
+            for pk, lead_id, sequence_id, step_id, subject, sent_at in messages
+        )
+        EmailMessage.objects.filter(pk__in=[m[0] for m in messages]).update(recorded=True)
     return len(messages)
 
 
@@ -449,7 +475,10 @@ def _send_one(message, smtp, sending, compiled, suppressed, result) -> bool:
         return False
     rendered = rendering.render(message, step_templates, tracking=message.sequence.tracking,
                                 sending=sending)
-    email = rendering.build(message, rendered, sending, connection=smtp)
+    if isinstance(smtp, SMTPBackend):
+        email = rendering.outgoing(message, rendered, sending)
+    else:  # a backend without an SMTP connection (console, file, tests' locmem)
+        email = rendering.build(message, rendered, sending, connection=smtp)
     try:
         _deliver(smtp, email)
     except _Deferred as exc:
