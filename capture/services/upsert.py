@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from capture.models import Lead
 
@@ -43,40 +43,47 @@ def lead_source_from(attribution: dict[str, str]) -> str:
     return (host or "direct")[:200]
 
 
+# The existing row's alias in the statement. A short one keeps the statement under
+# psycopg's 4,096-byte limit for caching its parsing of a query (psycopg._queries
+# MAX_CACHED_STATEMENT_LENGTH): with the table's name it was 4,600 and parsed anew for
+# every submission.
+ROW = "l"
+
+
 def _sql(columns: list[str], vendor: str) -> str:
     def keep_unless_blank(col: str) -> str:
-        return f"{col} = COALESCE(NULLIF(EXCLUDED.{col}, ''), {TABLE}.{col})"
+        return f"{col} = COALESCE(NULLIF(EXCLUDED.{col}, ''), {ROW}.{col})"
 
     no_first_touch = " AND ".join(
-        f"{TABLE}.first_{a} = ''" for a in ("utm_source", "referrer", "landing_url")
+        f"{ROW}.first_{a} = ''" for a in ("utm_source", "referrer", "landing_url")
     )
     has_last_touch = "EXCLUDED.last_landing_url <> '' OR EXCLUDED.last_utm_source <> ''"
     if vendor == "postgresql":
-        merge_attributes = f"{TABLE}.attributes || EXCLUDED.attributes"
-        later = f"GREATEST({TABLE}.last_activity_at, EXCLUDED.last_activity_at)"
+        merge_attributes = f"{ROW}.attributes || EXCLUDED.attributes"
+        later = f"GREATEST({ROW}.last_activity_at, EXCLUDED.last_activity_at)"
         conflict = "(lower(email))"
     else:  # SQLite
-        merge_attributes = f"json_patch({TABLE}.attributes, EXCLUDED.attributes)"
-        later = f"max({TABLE}.last_activity_at, EXCLUDED.last_activity_at)"
+        merge_attributes = f"json_patch({ROW}.attributes, EXCLUDED.attributes)"
+        later = f"max({ROW}.last_activity_at, EXCLUDED.last_activity_at)"
         conflict = "(lower(email))"
     updates = [
         *(keep_unless_blank(col) for col in TEXT_COLUMNS),
-        f"company_size = COALESCE(EXCLUDED.company_size, {TABLE}.company_size)",
+        f"company_size = COALESCE(EXCLUDED.company_size, {ROW}.company_size)",
         f"attributes = {merge_attributes}",
-        f"marketing_consent = {TABLE}.marketing_consent OR EXCLUDED.marketing_consent",
+        f"marketing_consent = {ROW}.marketing_consent OR EXCLUDED.marketing_consent",
         *(
             f"{col} = CASE WHEN EXCLUDED.marketing_consent THEN EXCLUDED.{col} "
-            f"ELSE {TABLE}.{col} END"
+            f"ELSE {ROW}.{col} END"
             for col in ("consent_at", "consent_text")
         ),
         *(
             f"first_{a} = CASE WHEN {no_first_touch} THEN EXCLUDED.first_{a} "
-            f"ELSE {TABLE}.first_{a} END"
+            f"ELSE {ROW}.first_{a} END"
             for a in ATTRIBUTION
         ),
         *(
             f"last_{a} = CASE WHEN {has_last_touch} THEN EXCLUDED.last_{a} "
-            f"ELSE {TABLE}.last_{a} END"
+            f"ELSE {ROW}.last_{a} END"
             for a in ATTRIBUTION
         ),
         f"last_activity_at = {later}",
@@ -85,7 +92,7 @@ def _sql(columns: list[str], vendor: str) -> str:
     placeholders = ", ".join(["%s"] * len(columns))
     # Only the model's own column names go into the text; every value is a parameter.
     return (
-        f"INSERT INTO {TABLE} ({', '.join(columns)}) VALUES ({placeholders}) "  # noqa: S608
+        f"INSERT INTO {TABLE} AS {ROW} ({', '.join(columns)}) VALUES ({placeholders}) "  # noqa: S608
         f"ON CONFLICT {conflict} DO UPDATE SET {', '.join(updates)} "
         # created_at is set only by an insert: equal to ours means this call created it.
         f"RETURNING id, (created_at = %s)"
@@ -93,6 +100,15 @@ def _sql(columns: list[str], vendor: str) -> str:
 
 
 _sql_cache: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
+def upsert_sql(vendor: str) -> str:
+    """The upsert statement for the Lead table as it is now, on this database vendor.
+    psycopg keeps its parse of a query only for queries of at most 4,096 bytes and 50
+    parameters; this one runs on every submission, so it must stay within both
+    (tests/capture/test_upsert_sql.py checks)."""
+    columns = [f.column for f in Lead._meta.concrete_fields if not f.primary_key]
+    return _sql(columns, vendor)
 
 
 def lead_upsert_from_submission(
@@ -122,18 +138,21 @@ def lead_upsert_from_submission(
     for a in ATTRIBUTION:
         row[f"first_{a}"] = row[f"last_{a}"] = attribution.get(a, "")
 
+    # The connection itself, not django.db.connection: every attribute read through that
+    # proxy is a thread-local lookup, and preparing the values reads dozens.
+    db = connections[DEFAULT_DB_ALIAS]
     fields = [f for f in Lead._meta.concrete_fields if not f.primary_key]
     columns = [f.column for f in fields]
     params = []
     for f in fields:
         value = row[f.attname] if f.attname in row else f.get_default()
-        params.append(f.get_db_prep_save(value, connection))
-    params.append(fields[columns.index("created_at")].get_db_prep_save(now, connection))
+        params.append(f.get_db_prep_save(value, db))
+    params.append(fields[columns.index("created_at")].get_db_prep_save(now, db))
 
-    key = (connection.vendor, tuple(columns))
+    key = (db.vendor, tuple(columns))
     if key not in _sql_cache:
-        _sql_cache[key] = _sql(columns, connection.vendor)
-    with connection.cursor() as cursor:
+        _sql_cache[key] = _sql(columns, db.vendor)
+    with db.cursor() as cursor:
         cursor.execute(_sql_cache[key], params)
         lead_id, created = cursor.fetchone()
     return UpsertResult(lead_id=lead_id, created=bool(created))
