@@ -104,6 +104,24 @@ def read_write_permission(write_perm: str, message: str,
     return ReadWrite
 
 
+def nested_errors_response(shape: str, description: str) -> OpenApiResponse:
+    """The 400 of a resource with a list inside (a form's fields, a sequence's steps):
+    messages per setting, and per item index and attribute; ``shape`` says how, with an
+    example, for the schema's readers."""
+    messages = {"type": "array", "items": {"type": "string"}}
+    return OpenApiResponse(
+        {
+            "type": "object",
+            "description": shape,
+            "additionalProperties": {
+                "oneOf": [messages, {"type": "object", "additionalProperties": True},
+                          {"type": "string"}]
+            },
+        },
+        description=description,
+    )
+
+
 class KeysetPagination(pagination.BasePagination):
     """Cursor pagination over a compound sort key such as ("-score", "-id").
 

@@ -24,6 +24,7 @@ from leadhub.api import (
     ERRORS_WRITES,
     NOT_FOUND,
     JSONParser,
+    nested_errors_response,
     read_write_permission,
 )
 from nurture.models import (
@@ -47,21 +48,11 @@ from nurture.services.sequences import sequence_create, sequence_delete, sequenc
 
 MANAGE_NURTURE = "leadhub.manage_nurture"
 
-_MESSAGES = {"type": "array", "items": {"type": "string"}}
-SEQUENCE_ERRORS = OpenApiResponse(
-    {
-        "type": "object",
-        "description": (
-            'Messages per setting, e.g. {"name": ["…"]}; for steps and triggers, per '
-            'index and field, e.g. {"steps": {"1": {"body": ["…"]}}}; "detail" for '
-            "unreadable JSON."
-        ),
-        "additionalProperties": {
-            "oneOf": [_MESSAGES, {"type": "object", "additionalProperties": True},
-                      {"type": "string"}]
-        },
-    },
-    description="Invalid input, per setting, step and trigger.",
+SEQUENCE_ERRORS = nested_errors_response(
+    ('Messages per setting, e.g. {"name": ["…"]}; for steps and triggers, per '
+     'index and field, e.g. {"steps": {"1": {"body": ["…"]}}}; "detail" for '
+     "unreadable JSON."),
+    "Invalid input, per setting, step and trigger.",
 )
 
 
@@ -145,7 +136,7 @@ class SequenceAPIMixin:
 
     def get_queryset(self):
         return Sequence.objects.prefetch_related(
-            "triggers", Prefetch("steps", queryset=Step.objects.order_by("position"))
+     "triggers", Prefetch("steps", queryset=Step.objects.order_by("position"))
         )
 
     def _stats(self, sequences: list[Sequence]) -> list[Sequence]:

@@ -39,27 +39,18 @@ from leadhub.api import (
     ERRORS_WRITES,
     NOT_FOUND,
     JSONParser,
+    nested_errors_response,
     read_write_permission,
 )
 
 MANAGE_FORMS = "leadhub.manage_forms"
 
-_MESSAGES = {"type": "array", "items": {"type": "string"}}
-FORM_ERRORS = OpenApiResponse(
-    {
-        "type": "object",
-        "description": (
-            'Messages per setting, e.g. {"redirect_url": ["…"]}; for fields, per field '
-            'index and attribute, e.g. {"fields": {"3": {"options": ["…"]}}} (and '
-            '{"fields": {"non_field_errors": ["…"]}} about the list as a whole); '
-            '"detail" for unreadable JSON.'
-        ),
-        "additionalProperties": {
-            "oneOf": [_MESSAGES, {"type": "object", "additionalProperties": True},
-                      {"type": "string"}]
-        },
-    },
-    description="Invalid input, per setting and per field.",
+FORM_ERRORS = nested_errors_response(
+    ('Messages per setting, e.g. {"redirect_url": ["…"]}; for fields, per field '
+     'index and attribute, e.g. {"fields": {"3": {"options": ["…"]}}} (and '
+     '{"fields": {"non_field_errors": ["…"]}} about the list as a whole); '
+     '"detail" for unreadable JSON.'),
+    "Invalid input, per setting and per field.",
 )
 
 
@@ -144,11 +135,11 @@ class FormSerializer(serializers.ModelSerializer):
     class Meta:
         model = Form
         fields = [
-            "id", "key", "name", "status", "thank_you_message", "redirect_url",
-            "allowed_origins", "consent_text", "consent_version", "double_opt_in",
-            "notify_emails", "progressive_profiling", "max_fields", "disposable_emails",
-            "proof_of_work", "min_seconds", "fields", "hosted_url", "created_at",
-            "updated_at",
+     "id", "key", "name", "status", "thank_you_message", "redirect_url",
+     "allowed_origins", "consent_text", "consent_version", "double_opt_in",
+     "notify_emails", "progressive_profiling", "max_fields", "disposable_emails",
+     "proof_of_work", "min_seconds", "fields", "hosted_url", "created_at",
+     "updated_at",
         ]
         read_only_fields = ["id", "key", "consent_version", "created_at", "updated_at"]
 
@@ -237,10 +228,10 @@ class FormAPIMixin:
     post=extend_schema(
         summary="Create a form",
         description=(
-            "Takes the settings and the ordered `fields`; without `fields`, the form "
-            "gets just its email field. `status: live` publishes it at once. Answers "
-            "with the form, including the `key` websites post to at "
-            "/api/v1/forms/<key>/submissions/ and /f/<key>/."
+     "Takes the settings and the ordered `fields`; without `fields`, the form "
+     "gets just its email field. `status: live` publishes it at once. Answers "
+     "with the form, including the `key` websites post to at "
+     "/api/v1/forms/<key>/submissions/ and /f/<key>/."
         ),
         responses={201: FormSerializer, 400: FORM_ERRORS, **ERRORS_WRITES},
     ),
@@ -299,9 +290,9 @@ FORM_UPDATE_RULES = (
     delete=extend_schema(
         summary="Delete a form (or archive it)",
         description=(
-            "A form nothing refers to is deleted (204). A form with submissions, or used "
-            "by a landing page, is archived instead and returned (200): submissions keep "
-            "their form."
+     "A form nothing refers to is deleted (204). A form with submissions, or used "
+     "by a landing page, is archived instead and returned (200): submissions keep "
+     "their form."
         ),
         responses={
             200: OpenApiResponse(FormSerializer, description="Archived, not deleted."),

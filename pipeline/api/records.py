@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.urls import path
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import generics, serializers, status
+from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 
@@ -99,15 +99,17 @@ def _service_errors(exc: DjangoValidationError, rename: dict[str, str] | None = 
     return ValidationError({"non_field_errors": exc.messages})
 
 
-class LeadRecordList(generics.ListCreateAPIView):
-    """Shared: reading needs view_lead; creating needs work_pipeline too."""
-
-    filter_backends = []
+class WritesNeedPipeline:
+    """Reading needs view_lead; creating or changing needs work_pipeline too."""
 
     def get_permissions(self):
-        if self.request.method == "POST":
-            return [has_capability(VIEW_LEAD)(), has_capability(PIPELINE_PERMISSION)()]
-        return [has_capability(VIEW_LEAD)()]
+        if self.request.method in permissions.SAFE_METHODS:
+            return [has_capability(VIEW_LEAD)()]
+        return [has_capability(VIEW_LEAD)(), has_capability(PIPELINE_PERMISSION)()]
+
+
+class LeadRecordList(WritesNeedPipeline, generics.ListCreateAPIView):
+    filter_backends = []
 
 
 @extend_schema_view(
@@ -189,15 +191,11 @@ class LeadNoteList(LeadRecordList):
                         responses={200: NoteSerializer, 400: BAD_REQUEST, 404: NOT_FOUND,
                                    **ERRORS_WRITES}),
 )
-class LeadNoteDetail(generics.RetrieveUpdateAPIView):
+class LeadNoteDetail(WritesNeedPipeline, generics.RetrieveUpdateAPIView):
     serializer_class = NoteSerializer
     queryset = Note.objects.none()
     http_method_names = ["get", "patch", "head", "options"]
 
-    def get_permissions(self):
-        if self.request.method == "PATCH":
-            return [has_capability(VIEW_LEAD)(), has_capability(PIPELINE_PERMISSION)()]
-        return [has_capability(VIEW_LEAD)()]
 
     def get_object(self):
         lead = _lead(self.request, self.kwargs["lead_id"])
@@ -262,15 +260,11 @@ class LeadTaskList(LeadRecordList):
                         responses={200: TaskSerializer, 400: BAD_REQUEST, 404: NOT_FOUND,
                                    **ERRORS_WRITES}),
 )
-class LeadTaskDetail(generics.RetrieveUpdateAPIView):
+class LeadTaskDetail(WritesNeedPipeline, generics.RetrieveUpdateAPIView):
     serializer_class = TaskSerializer
     queryset = Task.objects.none()
     http_method_names = ["get", "patch", "head", "options"]
 
-    def get_permissions(self):
-        if self.request.method == "PATCH":
-            return [has_capability(VIEW_LEAD)(), has_capability(PIPELINE_PERMISSION)()]
-        return [has_capability(VIEW_LEAD)()]
 
     def get_object(self):
         lead = _lead(self.request, self.kwargs["lead_id"])
