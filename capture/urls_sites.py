@@ -8,7 +8,7 @@ from capture.views import tracking as views
 urlpatterns = [
     path("", views.SiteListView.as_view(), name="site_list"),
     path("new/", views.SiteCreateView.as_view(), name="site_create"),
-    path("<int:pk>/", views.SiteDetailView.as_view(), name="site_detail"),
-    path("<int:pk>/edit/", views.SiteUpdateView.as_view(), name="site_update"),
-    path("<int:pk>/delete/", views.SiteDeleteView.as_view(), name="site_delete"),
+    path("<id:pk>/", views.SiteDetailView.as_view(), name="site_detail"),
+    path("<id:pk>/edit/", views.SiteUpdateView.as_view(), name="site_update"),
+    path("<id:pk>/delete/", views.SiteDeleteView.as_view(), name="site_delete"),
 ]

@@ -7,7 +7,10 @@ class LeadHubConfig(AppConfig):
     verbose_name = "LeadHub"
 
     def ready(self) -> None:
+        from leadhub import converters
         from leadhub.roles import roles_sync_after_migrate
+
+        converters.register()  # before any URLconf is imported: they use <id:…>
 
         # Permissions only exist once every app has migrated, so roles are (re)synced
         # after each migrate rather than in a data migration.

@@ -291,6 +291,10 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     # Lifecycle stages appear in leads, transitions and the board: one enum, one name.
     "ENUM_NAME_OVERRIDES": {"StageEnum": "capture.models.leads.Stage"},
+    # <id:…> (leadhub/converters.py): up to 18 digits; a longer one is an unknown path.
+    "PATH_CONVERTER_OVERRIDES": {
+        "id": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
+    },
 }
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"

@@ -331,10 +331,10 @@ class LeadEmailList(generics.ListAPIView):
 
 urlpatterns = [
     path("sequences/", SequenceListCreate.as_view(), name="sequence-list"),
-    path("sequences/<int:pk>/", SequenceDetail.as_view(), name="sequence-detail"),
-    path("sequences/<int:pk>/enrollments/", EnrollmentListCreate.as_view(),
+    path("sequences/<id:pk>/", SequenceDetail.as_view(), name="sequence-detail"),
+    path("sequences/<id:pk>/enrollments/", EnrollmentListCreate.as_view(),
          name="sequence-enrollments"),
-    path("sequences/<int:pk>/enrollments/<int:enrollment_id>/", EnrollmentDetail.as_view(),
+    path("sequences/<id:pk>/enrollments/<id:enrollment_id>/", EnrollmentDetail.as_view(),
          name="sequence-enrollment-detail"),
-    path("leads/<int:lead_id>/emails/", LeadEmailList.as_view(), name="lead-emails"),
+    path("leads/<id:lead_id>/emails/", LeadEmailList.as_view(), name="lead-emails"),
 ]

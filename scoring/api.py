@@ -28,6 +28,7 @@ from leadhub.api import (
     has_capability,
     read_write_permission,
 )
+from leadhub.converters import ID_PATTERN
 from scoring import selectors, services
 from scoring.models import RescoreJob, Rule, RuleKind, ScoreCategory, ScoringSettings
 from scoring.serializers import (
@@ -91,6 +92,7 @@ RULE_WRITES = (
     ),
 )
 class RuleViewSet(viewsets.ModelViewSet):
+    lookup_value_regex = ID_PATTERN
     serializer_class = RuleSerializer
     permission_classes = [ScoringPermission]
     parser_classes = [JSONParser]
@@ -250,6 +252,6 @@ urlpatterns = [
     path("scoring/categories/", CategoryList.as_view(), name="scoring-categories"),
     path("scoring/settings/", ScoringSettingsView.as_view(), name="scoring-settings"),
     path("scoring/rescore/", RescoreStart.as_view(), name="scoring-rescore"),
-    path("scoring/rescore/<int:pk>/", RescoreDetail.as_view(), name="scoring-rescore-detail"),
-    path("leads/<int:lead_id>/score/", LeadScoreView.as_view(), name="lead-score"),
+    path("scoring/rescore/<id:pk>/", RescoreDetail.as_view(), name="scoring-rescore-detail"),
+    path("leads/<id:lead_id>/score/", LeadScoreView.as_view(), name="lead-score"),
 ]

@@ -329,5 +329,5 @@ class FormDetail(FormAPIMixin, generics.RetrieveUpdateDestroyAPIView):
 
 urlpatterns = [
     path("forms/", FormListCreate.as_view(), name="form-list"),
-    path("forms/<int:pk>/", FormDetail.as_view(), name="form-detail"),
+    path("forms/<id:pk>/", FormDetail.as_view(), name="form-detail"),
 ]

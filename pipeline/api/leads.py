@@ -25,6 +25,7 @@ from leadhub.api import (
     JSONParser,
     has_capability,
 )
+from leadhub.converters import ID_PATTERN
 from pipeline.selectors import DEFAULT_LEAD_ORDERING, LEAD_ORDERINGS, LeadFilter, lead_timeline
 from pipeline.serializers import ActivityQuerySerializer, ActivitySerializer, LeadSerializer
 from pipeline.services import lead_assign_owner, lead_change_stage
@@ -87,6 +88,7 @@ STAGE_OWNER_RULES = (
     ),
 )
 class LeadViewSet(viewsets.ModelViewSet):
+    lookup_value_regex = ID_PATTERN
     serializer_class = LeadSerializer
     filterset_class = LeadFilter
     # Integrations send JSON; the form parsers would only make `attributes` ambiguous.
@@ -185,7 +187,7 @@ router.register("leads", LeadViewSet, basename="lead")
 urlpatterns = [
     *router.urls,
     path(
-        "leads/<int:lead_id>/activities/",
+        "leads/<id:lead_id>/activities/",
         LeadActivityList.as_view(),
         name="lead-activities",
     ),

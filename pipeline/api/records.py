@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, permissions, serializers, status
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from capture.models import Lead, Stage
@@ -77,18 +77,8 @@ class TaskSerializer(serializers.ModelSerializer):
         return data
 
 
-MAX_ID = 2**63 - 1
-
-
-def _id(value: int) -> int:
-    # A path id past 64 bits matches no row; SQLite would raise rather than say so.
-    if value > MAX_ID:
-        raise NotFound()
-    return value
-
-
 def _lead(request, lead_id: int) -> Lead:
-    return get_object_or_404(Lead.objects.visible_to(request.user), pk=_id(lead_id))
+    return get_object_or_404(Lead.objects.visible_to(request.user), pk=lead_id)
 
 
 def _service_errors(exc: DjangoValidationError, rename: dict[str, str] | None = None):
@@ -200,7 +190,7 @@ class LeadNoteDetail(WritesNeedPipeline, generics.RetrieveUpdateAPIView):
     def get_object(self):
         lead = _lead(self.request, self.kwargs["lead_id"])
         return get_object_or_404(Note.objects.select_related("author", "lead"), lead=lead,
-                                 pk=_id(self.kwargs["pk"]))
+                                 pk=self.kwargs["pk"])
 
     def update(self, request, *args, **kwargs):
         note = self.get_object()
@@ -269,7 +259,7 @@ class LeadTaskDetail(WritesNeedPipeline, generics.RetrieveUpdateAPIView):
     def get_object(self):
         lead = _lead(self.request, self.kwargs["lead_id"])
         return get_object_or_404(Task.objects.select_related("lead"), lead=lead,
-                                 pk=_id(self.kwargs["pk"]))
+                                 pk=self.kwargs["pk"])
 
     def update(self, request, *args, **kwargs):
         task = self.get_object()
@@ -287,10 +277,10 @@ class LeadTaskDetail(WritesNeedPipeline, generics.RetrieveUpdateAPIView):
 
 
 urlpatterns = [
-    path("leads/<int:lead_id>/transitions/", LeadTransitionList.as_view(),
+    path("leads/<id:lead_id>/transitions/", LeadTransitionList.as_view(),
          name="lead-transitions"),
-    path("leads/<int:lead_id>/notes/", LeadNoteList.as_view(), name="lead-notes"),
-    path("leads/<int:lead_id>/notes/<int:pk>/", LeadNoteDetail.as_view(), name="lead-note"),
-    path("leads/<int:lead_id>/tasks/", LeadTaskList.as_view(), name="lead-tasks"),
-    path("leads/<int:lead_id>/tasks/<int:pk>/", LeadTaskDetail.as_view(), name="lead-task"),
+    path("leads/<id:lead_id>/notes/", LeadNoteList.as_view(), name="lead-notes"),
+    path("leads/<id:lead_id>/notes/<id:pk>/", LeadNoteDetail.as_view(), name="lead-note"),
+    path("leads/<id:lead_id>/tasks/", LeadTaskList.as_view(), name="lead-tasks"),
+    path("leads/<id:lead_id>/tasks/<id:pk>/", LeadTaskDetail.as_view(), name="lead-task"),
 ]

@@ -6,6 +6,7 @@ from rest_framework import serializers, viewsets
 from rest_framework.routers import SimpleRouter
 
 from leadhub.api import BAD_REQUEST, ERRORS_ALWAYS, ERRORS_WRITES, NOT_FOUND, has_capability
+from leadhub.converters import ID_PATTERN
 from pipeline.models import AssignmentRule
 
 MAX_INT = 2_147_483_647
@@ -71,7 +72,7 @@ class AssignmentRuleViewSet(viewsets.ModelViewSet):
     permission_classes = [has_capability("leadhub.manage_users")]
     queryset = AssignmentRule.objects.prefetch_related("members")
     filter_backends = []
-    lookup_value_regex = r"[0-9]{1,18}"  # longer ids match no row (and overflow SQLite)
+    lookup_value_regex = ID_PATTERN
     orderings = {"position": ("position", "id")}
     default_ordering = "position"
 
