@@ -3,7 +3,12 @@ as an admin: no request may get a 5xx, and every answer must be one the schema d
 (status, content type, headers and body).
 
 SCHEMATHESIS_MAX_EXAMPLES sets how many requests each operation gets (default 30; CI can
-raise it). Each example runs in a transaction that is rolled back, so what one example
+raise it). The examples are the same on every run (hypothesis' derandomize), so a CI run
+fails for a change, not for a draw; SCHEMATHESIS_RANDOM=1 draws new ones to go looking
+for bugs (e.g. `SCHEMATHESIS_RANDOM=1 SCHEMATHESIS_MAX_EXAMPLES=300 make test
+PYTEST_ARGS=tests/api/test_schema_fuzz.py`), and a failure it finds becomes a test.
+
+Each example runs in a transaction that is rolled back, so what one example
 creates (a lead with some email) cannot change how a later one is answered.
 """
 
@@ -27,6 +32,7 @@ from schemathesis.specs.openapi.checks import (
 from tests.factories import ActivityFactory, LeadFactory
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "30"))
+RANDOM = os.environ.get("SCHEMATHESIS_RANDOM") == "1"
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -77,6 +83,7 @@ def admin_token(admin_user) -> str:
 
 @settings(
     max_examples=MAX_EXAMPLES,
+    derandomize=not RANDOM,
     deadline=None,
     # The database fixtures are per test on purpose; each example rolls back its writes.
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
