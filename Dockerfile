@@ -19,7 +19,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 leadhub \
  && useradd --system --uid 10001 --gid leadhub --create-home --home-dir /home/leadhub \
       --shell /usr/sbin/nologin leadhub \
- && install -d -o leadhub -g leadhub -m 0750 /var/lib/leadhub /var/lib/leadhub/beat
+ && install -d -o leadhub -g leadhub -m 0750 /var/lib/leadhub /var/lib/leadhub/beat /var/lib/leadhub/media
 
 WORKDIR /app
 
