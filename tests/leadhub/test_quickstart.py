@@ -216,6 +216,11 @@ def test_it_runs_web_worker_and_beat_until_ctrl_c(quickstart):
 
     tree = run.descendants()
     assert len(tree) >= 6, tree  # gunicorn + 2 workers, celery + its pool, beat
+    # Links made without a request (emails, snippets) point at this run's port.
+    web = next(pid for pid in tree
+               if b"gunicorn" in Path(f"/proc/{pid}/cmdline").read_bytes())
+    environ = Path(f"/proc/{web}/environ").read_bytes().split(b"\0")
+    assert f"PUBLIC_URL=http://127.0.0.1:{run.port}".encode() in environ
 
     run.process.send_signal(signal.SIGINT)
     assert run.process.wait(timeout=15) == 0, run.output[-3000:]

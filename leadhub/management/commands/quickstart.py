@@ -110,6 +110,9 @@ class Command(BaseCommand):
             ]),
         ]
         env = {
+            # Links in emails and snippets point where this run listens (PORT=8001 make
+            # run included), unless PUBLIC_URL says where people reach it.
+            "PUBLIC_URL": url.rstrip("/"),
             **os.environ,
             "PYTHONUNBUFFERED": "1",
             "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
