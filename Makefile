@@ -46,6 +46,9 @@ test: $(DEV_STAMP)
 
 ## bench: throughput and latency figures on gunicorn + Postgres (see bench/README.md)
 bench: $(DEV_STAMP)
+	@command -v wrk >/dev/null || { echo "Installing wrk (the load generator) from Debian's packages…"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -qq wrk; else sudo -n apt-get install -y -qq wrk; fi; } || \
+	  { echo "make bench needs wrk: sudo apt-get install -y wrk"; exit 1; }
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 ## lint: ruff, and migrations that match the models

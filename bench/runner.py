@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     selected = [s for s in REGISTRY.values() if (s.name in args.only if args.only else s.default)]
 
+    wrk.wrk_path()  # before the database is dropped: no load generator, no run
     # A SIGTERM (e.g. from a CI timeout) unwinds like Ctrl-C, so gunicorn is stopped.
     signal.signal(signal.SIGTERM, _interrupt)
     report = Report(args)
