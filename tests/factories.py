@@ -1,3 +1,5 @@
+from datetime import date
+
 import factory
 from django.contrib.auth.models import Group
 from django.utils import timezone
@@ -9,6 +11,7 @@ from capture.models import (
     Form,
     FormField,
     FormStatus,
+    FormViews,
     LandingPage,
     LandingPageVariant,
     Lead,
@@ -17,10 +20,14 @@ from capture.models import (
     Submission,
     TrackingSite,
     Visitor,
+    VisitorEvent,
 )
 from leadhub.models import User
 from leadhub.roles import ADMIN, MARKETER, SALES_REP
 from pipeline.models import StageTransition
+
+# leadhub.Capability has no factory: it is unmanaged (managed=False) and has no table, only
+# the area permissions Django hangs on it, so there is no row to make.
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -128,6 +135,21 @@ class FormFieldFactory(factory.django.DjangoModelFactory):
     position = factory.Sequence(lambda n: n + 10)
 
 
+class FormViewsFactory(factory.django.DjangoModelFactory):
+    """Today's view count of a form (no variant). One row per (form, variant, day), as
+    the counter keeps them: asking for an existing one gets that row."""
+
+    class Meta:
+        model = FormViews
+        django_get_or_create = ("form", "variant", "day")
+
+    variant = None
+    form = factory.Maybe("variant", factory.SelfAttribute("variant.form"),
+                         factory.SubFactory(FormFactory))
+    day = factory.LazyFunction(date.today)
+    views = 10
+
+
 class SubmissionFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Submission
@@ -171,6 +193,41 @@ class VisitorFactory(factory.django.DjangoModelFactory):
         model = Visitor
 
 
+class VisitorEventFactory(factory.django.DjangoModelFactory):
+    """An anonymous visitor's page view on a tracking site."""
+
+    class Meta:
+        model = VisitorEvent
+
+    visitor = factory.SubFactory(VisitorFactory)
+    site = factory.SubFactory(TrackingSiteFactory)
+    kind = ActivityKind.PAGE_VIEWED
+    data = factory.LazyFunction(lambda: {"url": "https://www.example.com/pricing"})
+    occurred_at = factory.LazyFunction(timezone.now)
+
+
+# --- Settings rows (one row each, pk=1) -----------------------------------------------------
+
+
+class SingletonFactory(factory.django.DjangoModelFactory):
+    """Base of the factories for a settings model's one row (pk=1, which ``load()`` reads).
+
+    Every call returns that row, made if missing (scoring's comes from a migration) and
+    otherwise updated: ``PipelineSettingsFactory(sla_minutes=5)`` always means "the
+    settings now say 5". Only the fields the factory declares or the call names are
+    written; the rest keep their value.
+    """
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        manager = cls._get_manager(model_class)
+        obj, _ = manager.update_or_create(pk=1, defaults=kwargs)
+        return obj
+
+
 # --- Scoring --------------------------------------------------------------------------------
 
 
@@ -178,6 +235,25 @@ def _category(key: str):
     from scoring.models import ScoreCategory  # scoring's section keeps to itself
 
     return ScoreCategory.objects.get(key=key)
+
+
+def _new_rules_stamp() -> str:
+    from scoring.models import new_rules_stamp
+
+    return new_rules_stamp()
+
+
+class ScoreCategoryFactory(factory.django.DjangoModelFactory):
+    """A new category; ``ScoreCategoryFactory(key="engagement")`` gets a built-in one (the
+    migration makes engagement, intent and product_usage)."""
+
+    class Meta:
+        model = "scoring.ScoreCategory"
+        django_get_or_create = ("key",)
+
+    key = factory.Sequence(lambda n: f"category_{n}")
+    name = factory.Sequence(lambda n: f"Category {n}")
+    position = factory.Sequence(lambda n: n + 10)
 
 
 class RuleFactory(factory.django.DjangoModelFactory):
@@ -214,7 +290,52 @@ class RescoreJobFactory(factory.django.DjangoModelFactory):
         model = "scoring.RescoreJob"
 
 
-# --- Pipeline: deals, notes, tasks, reasons -------------------------------------------------
+class RescoreBatchFactory(factory.django.DjangoModelFactory):
+    """A pending batch of a rescore job; successive batches cover successive id ranges."""
+
+    class Meta:
+        model = "scoring.RescoreBatch"
+
+    job = factory.SubFactory(RescoreJobFactory)
+    lo = factory.Sequence(lambda n: n * 1000 + 1)
+    hi = factory.LazyAttribute(lambda b: b.lo + 999)
+
+
+class ScoreContributionFactory(factory.django.DjangoModelFactory):
+    """What a behaviour rule earned for one of the lead's activities (its full points)."""
+
+    class Meta:
+        model = "scoring.ScoreContribution"
+
+    lead = factory.SubFactory(LeadFactory)
+    rule = factory.SubFactory(RuleFactory)
+    activity = factory.SubFactory(ActivityFactory, lead=factory.SelfAttribute("..lead"))
+    points = factory.SelfAttribute("rule.points")
+    occurred_at = factory.SelfAttribute("activity.occurred_at")
+
+
+class LeadScoreFactory(factory.django.DjangoModelFactory):
+    """A lead's scoring state (one per lead: it is the row's primary key)."""
+
+    class Meta:
+        model = "scoring.LeadScore"
+
+    lead = factory.SubFactory(LeadFactory)
+    fit_score = 0
+    categories = factory.LazyFunction(dict)
+
+
+class ScoringSettingsFactory(SingletonFactory):
+    """The scoring settings row, with a new rules stamp (so cached rules are reloaded, as
+    after ``scoring.services.settings_update``)."""
+
+    class Meta:
+        model = "scoring.ScoringSettings"
+
+    rules_stamp = factory.LazyFunction(_new_rules_stamp)
+
+
+# --- Pipeline: deals, notes, tasks, reasons, settings ---------------------------------------
 
 
 class DealFactory(factory.django.DjangoModelFactory):
@@ -252,6 +373,26 @@ class StageReasonFactory(factory.django.DjangoModelFactory):
     label = factory.Sequence(lambda n: f"Reason {n}")
 
 
+class PipelineSettingsFactory(SingletonFactory):
+    """The pipeline settings row (model defaults unless named: no BANT required, 5-minute
+    SLA, reps may move others' leads)."""
+
+    class Meta:
+        model = "pipeline.PipelineSettings"
+
+
+class StageLimitFactory(factory.django.DjangoModelFactory):
+    """One limit per stage (``stage`` is unique): calls take the board's stages in turn,
+    and asking for a stage that has a limit gets that row."""
+
+    class Meta:
+        model = "pipeline.StageLimit"
+        django_get_or_create = ("stage",)
+
+    stage = factory.Iterator([Stage.LEAD, Stage.MQL, Stage.SQL, Stage.OPPORTUNITY])
+    stale_after_days = 7
+
+
 # --- Nurture --------------------------------------------------------------------------------
 
 
@@ -282,6 +423,54 @@ class TriggerFactory(factory.django.DjangoModelFactory):
 
     sequence = factory.SubFactory(SequenceFactory)
     type = "form_submitted"
+
+
+class EnrollmentFactory(factory.django.DjangoModelFactory):
+    """An active enrollment with nothing due (set next_step/next_due_at, or enroll with
+    nurture.services, for the dispatcher to send)."""
+
+    class Meta:
+        model = "nurture.Enrollment"
+
+    sequence = factory.SubFactory(SequenceFactory)
+    lead = factory.SubFactory(LeadFactory)
+    state = "active"
+    source = "manual"
+
+
+class EmailMessageFactory(factory.django.DjangoModelFactory):
+    """A queued email of a new step of the enrollment's sequence, to its lead."""
+
+    class Meta:
+        model = "nurture.EmailMessage"
+
+    enrollment = factory.SubFactory(EnrollmentFactory)
+    sequence = factory.SelfAttribute("enrollment.sequence")
+    lead = factory.SelfAttribute("enrollment.lead")
+    step = factory.SubFactory(StepFactory, sequence=factory.SelfAttribute("..sequence"))
+    to_email = factory.SelfAttribute("lead.email")
+    to_domain = factory.LazyAttribute(lambda m: m.to_email.rpartition("@")[2].lower())
+    subject = factory.LazyAttribute(lambda m: f"Hello {m.lead.first_name or 'there'}")
+    status = "queued"
+
+
+class SuppressionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "nurture.Suppression"
+
+    email = factory.Sequence(lambda n: f"suppressed{n}@example.com")
+    reason = "manual"
+
+
+class SendingSettingsFactory(SingletonFactory):
+    """The sending settings row: a From address and the footer's postal address."""
+
+    class Meta:
+        model = "nurture.SendingSettings"
+
+    from_name = "Acme Team"
+    from_email = "news@acme.test"
+    postal_address = "Acme Inc., 1 Main Street, Springfield"
 
 
 class AssignmentRuleFactory(factory.django.DjangoModelFactory):
