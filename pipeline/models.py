@@ -114,7 +114,8 @@ class PipelineSettings(models.Model):
         default=5, help_text="Speed-to-lead: minutes an MQL may wait for its first touch."
     )
     reps_move_others_leads = models.BooleanField(
-        default=True, help_text="Sales reps may move leads owned by another rep."
+        default=False,
+        help_text="Sales reps may move and reassign leads owned by another rep.",
     )
 
     class Meta:

@@ -26,25 +26,40 @@ from leadhub.api import (
     has_capability,
 )
 from leadhub.converters import ID_PATTERN
-from pipeline.selectors import DEFAULT_LEAD_ORDERING, LEAD_ORDERINGS, LeadFilter, lead_timeline
+from pipeline.selectors import (
+    DEFAULT_LEAD_ORDERING,
+    LEAD_ORDERINGS,
+    PIPELINE_PERMISSION,
+    LeadFilter,
+    lead_timeline,
+    move_refusal,
+)
 from pipeline.serializers import ActivityQuerySerializer, ActivitySerializer, LeadSerializer
 from pipeline.services import lead_assign_owner, lead_change_stage
 
-PIPELINE_PERMISSION = "leadhub.work_pipeline"
 
-def _require_pipeline_permission(user, *, stage: bool, owner: bool) -> None:
-    if not (stage or owner) or user.has_perm(PIPELINE_PERMISSION):
+def _require_pipeline_permission(user, *, stage: bool, owner: bool, lead: Lead | None = None
+                                 ) -> None:
+    """403 unless ``user`` may make these changes (to ``lead``, when it exists already:
+    the board's rule about other reps' leads holds here too)."""
+    if not (stage or owner):
         return
-    what = " and ".join(name for name, asked in (("stage", stage), ("owner", owner)) if asked)
-    raise PermissionDenied(
-        f"Changing a lead's {what} needs the “{PIPELINE_PERMISSION}” permission "
-        "(sales reps and admins)."
-    )
+    if not user.has_perm(PIPELINE_PERMISSION):
+        what = " and ".join(name for name, asked in (("stage", stage), ("owner", owner))
+                            if asked)
+        raise PermissionDenied(
+            f"Changing a lead's {what} needs the “{PIPELINE_PERMISSION}” permission "
+            "(sales reps and admins)."
+        )
+    if lead is not None and (refusal := move_refusal(user, lead)):
+        raise PermissionDenied(refusal)
 
 
 STAGE_OWNER_RULES = (
-    "Changing `stage` or `owner` needs the work_pipeline permission; a stage move "
-    "the pipeline does not allow is a 400 on `stage`, and nothing is changed."
+    "Changing `stage` or `owner` needs the work_pipeline permission, and a sales rep may "
+    "change them on another rep's lead only where the pipeline settings allow it (403 "
+    "otherwise); a stage move the pipeline does not allow is a 400 on `stage`, and "
+    "nothing is changed."
 )
 
 
@@ -141,7 +156,8 @@ class LeadViewSet(viewsets.ModelViewSet):
             moves_stage = stage is not None and stage != lead.stage
             moves_owner = owner_given and (owner.pk if owner else None) != lead.owner_id
             # A PUT that sends back the current stage and owner is not a pipeline move.
-            _require_pipeline_permission(request.user, stage=moves_stage, owner=moves_owner)
+            _require_pipeline_permission(request.user, stage=moves_stage, owner=moves_owner,
+                                         lead=lead)
             if fields:
                 lead_update(lead=lead, actor=request.user, **fields)
             if moves_stage:

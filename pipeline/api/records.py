@@ -17,8 +17,8 @@ from rest_framework.response import Response
 from capture.models import Lead, Stage
 from leadhub.api import BAD_REQUEST, ERRORS_ALWAYS, ERRORS_WRITES, NOT_FOUND, has_capability
 from pipeline.models import Note, StageTransition, Task
+from pipeline.selectors import PIPELINE_PERMISSION, move_refusal
 from pipeline.services import lead_change_stage, note_add, note_edit, task_add, task_complete
-from pipeline.views.board import PIPELINE_PERMISSION, can_move
 
 VIEW_LEAD = "capture.view_lead"
 
@@ -133,7 +133,7 @@ class LeadTransitionList(LeadRecordList):
         lead = _lead(request, self.kwargs["lead_id"])
         data = TransitionInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        refusal = can_move(request.user, lead)
+        refusal = move_refusal(request.user, lead)
         if refusal:
             raise PermissionDenied(refusal)
         to, reason = data.validated_data["to"], data.validated_data["reason"]

@@ -1,6 +1,11 @@
 """The pipeline's reads: leads and their filters (leads.py), the board (board.py) and
 the hand-off reports (reports.py). Import from here."""
 
+from pipeline.selectors.access import (  # noqa: F401
+    ADMIN_PERMISSION,
+    PIPELINE_PERMISSION,
+    move_refusal,
+)
 from pipeline.selectors.board import (  # noqa: F401
     BOARD_CARD_FIELDS,
     BOARD_FILTER_PARAMS,

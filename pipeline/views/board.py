@@ -36,16 +36,17 @@ from pipeline.selectors import (
     OWNER_ME,
     OWNER_NONE,
     PERIODS,
+    PIPELINE_PERMISSION,
     board_filter,
     lead_owners,
     lead_sources,
+    move_refusal,
     rejection_counts,
     sla_report,
 )
 from pipeline.services import lead_change_stage
 from pipeline.views.leads import FILTER_LABELS, LeadsAccess
 
-PIPELINE_PERMISSION = "leadhub.work_pipeline"
 POLL_LIMIT = 20
 BOARD_FILTER_LABELS = {
     **FILTER_LABELS,
@@ -55,18 +56,6 @@ BOARD_FILTER_LABELS = {
     "form": "Form",
     "created": "Created in",
 }
-
-
-def can_move(user, lead: Lead) -> str | None:
-    """Why ``user`` may not move ``lead`` (None if they may)."""
-    if not user.has_perm(PIPELINE_PERMISSION):
-        return "Only sales reps and admins move leads through the pipeline."
-    others = lead.owner_id and lead.owner_id != user.pk
-    if others and not user.has_perm("leadhub.manage_users") and (
-        not PipelineSettings.load().reps_move_others_leads
-    ):
-        return "This lead belongs to another rep; only they or an admin may move it."
-    return None
 
 
 def filter_query(request) -> str:
@@ -192,7 +181,7 @@ def compose_reason(choice: str, details: str) -> str:
 def move_lead(request, lead: Lead) -> tuple[str | None, int]:
     """Move from a POSTed ``to`` and ``reason`` (and ``reason_choice``) through
     pipeline.services; returns (refusal message or None, HTTP status)."""
-    refusal = can_move(request.user, lead)
+    refusal = move_refusal(request.user, lead)
     if refusal:
         return refusal, 403
     to = request.POST.get("to", "")

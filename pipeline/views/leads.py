@@ -33,11 +33,13 @@ from pipeline.selectors import (
     NO_GRADE,
     OWNER_ME,
     OWNER_NONE,
+    PIPELINE_PERMISSION,
     LeadFilter,
     lead_list,
     lead_owners,
     lead_sources,
     lead_timeline,
+    move_refusal,
 )
 from pipeline.services import lead_assign_owner, lead_change_stage
 
@@ -502,7 +504,7 @@ class LeadCreateView(LeadsAccess, View):
         return self.show(form)
 
     def make_form(self, data=None) -> LeadForm:
-        can_work = self.request.user.has_perm("leadhub.work_pipeline")
+        can_work = self.request.user.has_perm(PIPELINE_PERMISSION)
         return LeadForm(data, can_work_pipeline=can_work)
 
     def show(self, form: LeadForm):
@@ -544,10 +546,13 @@ class LeadUpdateView(LeadsAccess, View):
         return self.show(lead, form)
 
     def make_form(self, lead: Lead, data=None) -> LeadForm:
-        can_work = self.request.user.has_perm("leadhub.work_pipeline")
+        # Stage and owner only for those who may move this lead (the board's rule): a rep
+        # must not reach another rep's lead through its edit page instead.
+        can_work = move_refusal(self.request.user, lead) is None
         return LeadForm(data, lead=lead, can_work_pipeline=can_work)
 
     def show(self, lead: Lead, form: LeadForm):
+        refusal = move_refusal(self.request.user, lead)
         return render(
             self.request,
             "pipeline/lead_form.html",
@@ -555,6 +560,9 @@ class LeadUpdateView(LeadsAccess, View):
                 "form": form,
                 "lead": lead,
                 "cancel_url": reverse("pipeline:lead_detail", args=[lead.pk]),
+                # Said only to people who work the pipeline; others never see stage here.
+                "pipeline_refusal": refusal
+                if self.request.user.has_perm(PIPELINE_PERMISSION) else "",
             },
         )
 

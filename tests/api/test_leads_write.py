@@ -6,7 +6,7 @@ import pytest
 from capture.models import Activity, ActivityKind, Grade, Lead, Stage
 from pipeline.models import StageTransition
 from tests.api.paths import LEADS_URL, lead_url
-from tests.factories import LeadFactory, UserFactory
+from tests.factories import LeadFactory, PipelineSettingsFactory, SalesRepFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -494,3 +494,27 @@ def test_it_forbids_others_to_delete_a_lead(request, api_client_for, who):
 
     assert response.status_code == 403
     assert Lead.objects.filter(pk=lead.pk).exists()
+
+
+def test_it_forbids_a_rep_to_move_or_reassign_another_reps_lead(rep_api, rep):
+    # The board's rule (pipeline settings, off by default) holds for the API too.
+    theirs = SalesRepFactory()
+    lead = LeadFactory(stage=Stage.MQL, owner=theirs, first_name="Ann")
+
+    staged = rep_api.patch(lead_url(lead), {"stage": "sql", "first_name": "Anna"})
+    owned = rep_api.patch(lead_url(lead), {"owner": rep.pk})
+    named = rep_api.patch(lead_url(lead), {"first_name": "Anna"})
+
+    assert staged.status_code == owned.status_code == 403
+    assert "another rep" in staged.json()["detail"]
+    assert named.status_code == 200  # contact fields stay editable
+    lead.refresh_from_db()
+    assert (lead.stage, lead.owner, lead.first_name) == (Stage.MQL, theirs, "Anna")
+    assert not StageTransition.objects.filter(lead=lead).exists()
+
+
+def test_the_pipeline_setting_lets_a_rep_move_another_reps_lead(rep_api):
+    PipelineSettingsFactory(reps_move_others_leads=True)
+    lead = LeadFactory(stage=Stage.MQL, owner=SalesRepFactory())
+
+    assert rep_api.patch(lead_url(lead), {"stage": "sql"}).status_code == 200

@@ -7,7 +7,7 @@ from django.utils.html import escape
 
 from capture.models import Activity, ActivityKind, Lead, Stage
 from pipeline.models import StageTransition
-from tests.factories import LeadFactory, SalesRepFactory
+from tests.factories import LeadFactory, PipelineSettingsFactory, SalesRepFactory
 
 CREATE_URL = reverse("pipeline:lead_create")
 
@@ -339,3 +339,47 @@ def test_it_forbids_editing_for_users_without_a_role(client, outsider):
 
 def test_it_answers_404_when_editing_an_unknown_lead(as_marketer):
     assert as_marketer.get(reverse("pipeline:lead_update", args=[987654])).status_code == 404
+
+
+# --- Another rep's lead ----------------------------------------------------------------------
+
+
+def test_a_rep_cannot_move_or_reassign_another_reps_lead_from_its_edit_page(as_rep, rep):
+    # The board refuses it; the edit page must not be the way around (off by default).
+    theirs = SalesRepFactory()
+    lead = LeadFactory(stage=Stage.MQL, owner=theirs, job_title="Engineer")
+
+    page = as_rep.get(edit_url(lead))
+    assert "stage" not in page.context["form"].fields
+    assert "another rep" in page.content.decode()
+
+    response = as_rep.post(
+        edit_url(lead), lead_data(lead, job_title="CTO", stage=Stage.SQL, owner=str(rep.pk))
+    )
+    assert response.status_code == 302
+    lead.refresh_from_db()
+    assert lead.job_title == "CTO"  # contact fields stay editable
+    assert (lead.stage, lead.owner) == (Stage.MQL, theirs)
+    assert not StageTransition.objects.exists()
+
+
+def test_the_pipeline_setting_lets_reps_move_each_others_leads_from_the_edit_page(as_rep, rep):
+    PipelineSettingsFactory(reps_move_others_leads=True)
+    lead = LeadFactory(stage=Stage.MQL, owner=SalesRepFactory())
+
+    response = as_rep.post(edit_url(lead), lead_data(lead, stage=Stage.SQL, owner=str(rep.pk)))
+
+    assert response.status_code == 302
+    lead.refresh_from_db()
+    assert (lead.stage, lead.owner) == (Stage.SQL, rep)
+
+
+def test_an_admin_moves_any_reps_lead_from_the_edit_page(client, admin_user):
+    client.force_login(admin_user)
+    lead = LeadFactory(stage=Stage.MQL, owner=SalesRepFactory())
+
+    response = client.post(edit_url(lead), lead_data(lead, stage=Stage.SQL))
+
+    assert response.status_code == 302
+    lead.refresh_from_db()
+    assert lead.stage == Stage.SQL
