@@ -172,10 +172,21 @@ class StageReason(models.Model):
 # --- Notes and tasks ----------------------------------------------------------------------
 
 
+class NoteKind(models.TextChoices):
+    """What a note records: a thought, or a call, email or meeting that happened outside
+    LeadHub. Each is a touch for speed-to-lead."""
+
+    NOTE = "note", "Note"
+    CALL = "call", "Call"
+    EMAIL = "email", "Email"
+    MEETING = "meeting", "Meeting"
+
+
 class Note(models.Model):
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="notes")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
                                related_name="+")
+    kind = models.CharField(max_length=10, choices=NoteKind.choices, default=NoteKind.NOTE)
     text = models.TextField(max_length=10_000)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -260,3 +271,37 @@ class AssignmentRule(models.Model):
         return not (
             self.max_company_size is not None and (size is None or size > self.max_company_size)
         )
+
+
+# --- In-app notifications -------------------------------------------------------------------
+
+
+class NotificationKind(models.TextChoices):
+    MQL_ASSIGNED = "mql_assigned", "New MQL assigned to you"
+    SLA_BREACHED = "sla_breached", "Speed-to-lead missed"
+    TASK_ASSIGNED = "task_assigned", "Task assigned to you"
+
+
+class Notification(models.Model):
+    """Something a person should see the next time they look at LeadHub, on whatever
+    page: the bell in the navigation bar counts the unread ones. Emails say the same."""
+
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                  related_name="notifications")
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="+")
+    kind = models.CharField(max_length=20, choices=NotificationKind.choices)
+    text = models.CharField(max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The bell's unread count and the newest-first list, per person.
+            models.Index(fields=["recipient", "read_at", "-created_at"],
+                         name="pipeline_notif_inbox_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text

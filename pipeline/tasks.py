@@ -7,12 +7,14 @@ from datetime import timedelta
 from celery import shared_task
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
+from django.db import transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from capture.models import Lead, Stage
-from pipeline.models import AssignmentRule, Deal, PipelineSettings
+from pipeline.models import AssignmentRule, Deal, NotificationKind, PipelineSettings
+from pipeline.services.notifications import notify
 
 
 @shared_task(
@@ -45,9 +47,9 @@ SLA_ALERT_BATCH = 200
 
 @shared_task(soft_time_limit=120, time_limit=150)
 def sla_breaches_alert() -> int:
-    """Email the owner (and their team's manager) of every MQL that waited past the
-    speed-to-lead SLA without a touch; once per MQL hand-off. Run it every minute from
-    Celery beat. Returns how many alerts went out."""
+    """Alert the owner (and their team's manager) of every MQL that waited past the
+    speed-to-lead SLA without a touch, in the app and by email; once per MQL hand-off.
+    Run it every minute from Celery beat. Returns how many leads were alerted on."""
     settings_row = PipelineSettings.load()
     now = timezone.now()
     deadline = now - timedelta(minutes=settings_row.sla_minutes)
@@ -62,17 +64,29 @@ def sla_breaches_alert() -> int:
     sent = 0
     for lead in waiting:
         Deal.objects.get_or_create(lead_id=lead.pk)
-        # Claim: two overlapping runs (a slow one and the next minute's) must not both
-        # alert; only the run whose conditional update changed the row sends.
-        claimed = Deal.objects.filter(lead_id=lead.pk).filter(
-            Q(sla_alerted_at__isnull=True) | Q(sla_alerted_at__lt=lead.stage_changed_at)
-        ).update(sla_alerted_at=now)
-        if not claimed:
-            continue
-        managers = AssignmentRule.objects.filter(
-            members=lead.owner, manager__isnull=False, manager__is_active=True
-        ).values_list("manager__email", flat=True)
-        recipients = sorted({lead.owner.email, *managers} - {""})
+        managers = list(
+            get_user_model().objects.filter(
+                pk__in=AssignmentRule.objects.filter(
+                    members=lead.owner, manager__isnull=False
+                ).values("manager"),
+                is_active=True,
+            ).exclude(pk=lead.owner_id)
+        )
+        text = (f"{lead} has waited over {settings_row.sla_minutes} minutes for a first "
+                f"touch from {lead.owner.display_name}.")
+        with transaction.atomic():
+            # Claim: two overlapping runs (a slow one and the next minute's) must not
+            # both alert; only the run whose conditional update changed the row does.
+            claimed = Deal.objects.filter(lead_id=lead.pk).filter(
+                Q(sla_alerted_at__isnull=True) | Q(sla_alerted_at__lt=lead.stage_changed_at)
+            ).update(sla_alerted_at=now)
+            if not claimed:
+                continue
+            for person in (lead.owner, *managers):
+                notify(recipient=person, kind=NotificationKind.SLA_BREACHED, lead=lead,
+                       text=text)
+        sent += 1
+        recipients = sorted({lead.owner.email, *(m.email for m in managers)} - {""})
         if not recipients:
             continue
         context = {"lead": lead, "minutes": settings_row.sla_minutes}
@@ -82,5 +96,4 @@ def sla_breaches_alert() -> int:
             from_email=None,
             recipient_list=recipients,
         )
-        sent += 1
     return sent

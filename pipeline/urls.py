@@ -23,4 +23,10 @@ urlpatterns = [
     path("board/column/<str:stage>/", views.BoardColumnView.as_view(), name="board_column"),
     path("board/poll/", views.BoardPollView.as_view(), name="board_poll"),
     path("board/rejections/", views.RejectionReportView.as_view(), name="rejections"),
+    path("notifications/", views.NotificationListView.as_view(), name="notifications"),
+    path("notifications/read/", views.NotificationReadView.as_view(), name="notifications_read"),
+    path("notifications/badge/", views.NotificationBadgeView.as_view(),
+         name="notifications_badge"),
+    path("notifications/<id:pk>/", views.NotificationOpenView.as_view(),
+         name="notification_open"),
 ]

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from capture.models import Lead, Stage
 from leadhub.api import BAD_REQUEST, ERRORS_ALWAYS, ERRORS_WRITES, NOT_FOUND, has_capability
-from pipeline.models import Note, StageTransition, Task
+from pipeline.models import Note, NoteKind, StageTransition, Task
 from pipeline.selectors import PIPELINE_PERMISSION, move_refusal
 from pipeline.services import lead_change_stage, note_add, note_edit, task_add, task_complete
 
@@ -50,7 +50,8 @@ class NoteSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Note
-        fields = ["id", "lead", "author", "author_name", "text", "created_at", "updated_at"]
+        fields = ["id", "lead", "author", "author_name", "kind", "text", "created_at",
+                  "updated_at"]
         read_only_fields = ["id", "lead", "author", "author_name", "created_at", "updated_at"]
 
     def get_author_name(self, note: Note) -> str:
@@ -166,7 +167,8 @@ class LeadNoteList(LeadRecordList):
         serializer = NoteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            note = note_add(lead=lead, author=request.user, text=serializer.validated_data["text"])
+            note = note_add(lead=lead, author=request.user, text=serializer.validated_data["text"],
+                            kind=serializer.validated_data.get("kind", NoteKind.NOTE))
         except DjangoValidationError as exc:
             raise _service_errors(exc) from exc
         return Response(NoteSerializer(note).data, status=status.HTTP_201_CREATED)

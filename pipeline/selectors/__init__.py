@@ -34,5 +34,6 @@ from pipeline.selectors.leads import (  # noqa: F401
     lead_search,
     lead_sources,
     lead_timeline,
+    timeline_group_counts,
 )
 from pipeline.selectors.reports import rejection_counts, sla_report  # noqa: F401

@@ -7,7 +7,7 @@ import django_filters
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from capture.models import Activity, Grade, Lead, Stage
 
@@ -138,8 +138,57 @@ def lead_owners() -> QuerySet:
     return get_user_model().objects.filter(is_active=True).order_by("first_name", "username")
 
 
-def lead_timeline(lead: Lead, *, kinds: list[str] | None = None) -> QuerySet[Activity]:
+# The lead page's timeline filter: what a person looks for, not one raw kind each
+# (docs/activities.md lists the kinds). Kinds in no group are a product's custom events.
+TIMELINE_GROUPS: dict[str, tuple[str, frozenset[str]]] = {
+    "submissions": ("Submissions", frozenset(
+        {"form_submitted", "confirmed", "lead_magnet_downloaded"})),
+    "emails": ("Emails", frozenset(
+        {"email_sent", "email_opened", "email_clicked", "unsubscribed", "sequence_enrolled",
+         "sequence_exited"})),
+    "page_views": ("Page views", frozenset({"page_viewed"})),
+    "scores": ("Score and grade changes", frozenset({"score_changed", "grade_changed"})),
+    "stages": ("Stage and owner changes", frozenset({"stage_changed", "owner_changed"})),
+    "notes": ("Notes, calls and meetings", frozenset({"note_added", "note_edited"})),
+    "tasks": ("Tasks", frozenset({"task_added", "task_done"})),
+    "record": ("Record changes", frozenset({"lead_created", "lead_updated", "deal_updated"})),
+}
+EVENTS_GROUP = "events"
+EVENTS_LABEL = "Product events"
+_GROUPED_KINDS = frozenset().union(*(kinds for _, kinds in TIMELINE_GROUPS.values()))
+
+
+def timeline_group_of(kind: str) -> str:
+    for key, (_, kinds) in TIMELINE_GROUPS.items():
+        if kind in kinds:
+            return key
+    return EVENTS_GROUP
+
+
+def timeline_group_counts(lead: Lead) -> list[dict]:
+    """The timeline filter's options: each group the lead has activity in, with its
+    count, in TIMELINE_GROUPS order (product events last). One query."""
+    per_kind = lead.activities.order_by().values("kind").annotate(n=Count("id"))
+    counts: dict[str, int] = {}
+    for row in per_kind:
+        group = timeline_group_of(row["kind"])
+        counts[group] = counts.get(group, 0) + row["n"]
+    labels = {key: label for key, (label, _) in TIMELINE_GROUPS.items()}
+    labels[EVENTS_GROUP] = EVENTS_LABEL
+    return [{"group": key, "label": label, "count": counts[key]}
+            for key, label in labels.items() if key in counts]
+
+
+def lead_timeline(
+    lead: Lead, *, kinds: list[str] | None = None, group: str = ""
+) -> QuerySet[Activity]:
+    """A lead's activities, newest first: all, those of ``kinds``, or of one group of
+    TIMELINE_GROUPS (or EVENTS_GROUP, the kinds in none); an unknown group is all."""
     qs = lead.activities.select_related("actor").order_by("-occurred_at", "-id")
     if kinds:
         qs = qs.filter(kind__in=kinds)
+    if group in TIMELINE_GROUPS:
+        qs = qs.filter(kind__in=TIMELINE_GROUPS[group][1])
+    elif group == EVENTS_GROUP:
+        qs = qs.exclude(kind__in=_GROUPED_KINDS)
     return qs

@@ -1,6 +1,7 @@
 """The pipeline's writes: stage and owner changes (stages.py), and a lead's deal,
 qualification, notes and tasks (records.py). Import from here."""
 
+from pipeline.services.notifications import notifications_mark_read, notify  # noqa: F401
 from pipeline.services.records import (  # noqa: F401
     deal_update,
     lead_assign_by_rules,

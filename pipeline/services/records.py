@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from capture.models import ActivityKind, Lead
 from capture.services import activity_record
-from pipeline.models import BANT_ITEMS, Bant, Deal, Note, Task
+from pipeline.models import BANT_ITEMS, Bant, Deal, Note, NoteKind, NotificationKind, Task
 from pipeline.selectors import board_changed
+from pipeline.services.notifications import notify
 
 # Timeline kinds written here besides note_added (docs/activities.md).
 NOTE_EDITED = "note_edited"
@@ -79,11 +80,14 @@ def _check_text(text: str, field: str = "text", limit: int = 10_000) -> str:
 
 
 @transaction.atomic
-def note_add(*, lead: Lead, author, text: str) -> Note:
+def note_add(*, lead: Lead, author, text: str, kind: str = NoteKind.NOTE) -> Note:
+    """A note, or a call, email or meeting logged (``kind``): each counts as a touch."""
+    if kind not in NoteKind.values:
+        raise ValidationError({"kind": f"Choose one of: {', '.join(NoteKind.values)}."})
     text = _check_text(text)
-    note = Note.objects.create(lead=lead, author=author, text=text)
+    note = Note.objects.create(lead=lead, author=author, text=text, kind=kind)
     activity_record(lead=lead, kind=ActivityKind.NOTE_ADDED, actor=author,
-                    data={"note": note.pk, "text": text})
+                    data={"note": note.pk, "text": text, "note_kind": kind})
     if author is not None:
         lead_touch(lead=lead)
     return note
@@ -120,6 +124,10 @@ def task_add(*, lead: Lead, creator, title: str, due_at: datetime, assignee=None
                           "assignee": assignee.pk})
     if creator is not None:
         lead_touch(lead=lead)
+    if creator is None or assignee.pk != creator.pk:
+        by = f" by {creator.display_name}" if creator is not None else ""
+        notify(recipient=assignee, kind=NotificationKind.TASK_ASSIGNED, lead=lead,
+               text=f"Task for {lead}{by}: {title}")
     return task
 
 

@@ -1,14 +1,16 @@
 """The only code that changes a lead's stage or owner, so the API, the UI and scoring
 all obey the same rules and leave the same trace."""
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from capture.models import ActivityKind, Lead, Stage
 from capture.services import activity_record
-from pipeline.models import Deal, PipelineSettings, StageTransition
+from pipeline.models import Deal, NotificationKind, PipelineSettings, StageTransition
 from pipeline.selectors import board_changed
+from pipeline.services.notifications import notify
 from pipeline.services.records import lead_assign_by_rules, lead_touch
 
 # Where a lead may go from each stage. Going back is allowed where sales really does it
@@ -105,21 +107,34 @@ def lead_change_stage(
             "transition": transition.pk,
         },
     )
-    if actor is not None:
-        lead_touch(lead=lead, at=now)
-    elif to_stage == Stage.MQL:
-        # A new MQL by scoring or an integration: speed-to-lead starts counting afresh.
+    owner_id = current.owner_id
+    if to_stage == Stage.MQL:
+        # A new MQL hand-off: speed-to-lead counts afresh, whoever made it an MQL.
         Deal.objects.filter(lead_id=lead.pk).update(first_touch_at=None)
-    if to_stage == Stage.MQL and current.owner_id is None:
-        owner = lead_assign_by_rules(lead=lead)
-        if owner is not None:
+        assigned = False
+        if owner_id is None and (owner := lead_assign_by_rules(lead=lead)) is not None:
             lead_assign_owner(lead=lead, owner=owner, by_system="assignment rules")
-            from pipeline.tasks import mql_assigned_notify
-
-            lead_id, owner_id = lead.pk, owner.pk
-            transaction.on_commit(lambda: mql_assigned_notify.delay(lead_id, owner_id),
-                                  robust=True)
+            owner_id, assigned = owner.pk, True
+        if owner_id is not None and (actor is None or actor.pk != owner_id):
+            _tell_owner_of_new_mql(lead, owner_id, assigned=assigned)
+    # A person's move is a touch; a move to MQL only when they are the one who must
+    # follow it up (a rep marking their own lead): an integration's token, or a rep
+    # handing an unowned lead to the rules, has not worked the lead for its new owner.
+    if actor is not None and (to_stage != Stage.MQL or owner_id == actor.pk):
+        lead_touch(lead=lead, at=now)
     return transition
+
+
+def _tell_owner_of_new_mql(lead: Lead, owner_id: int, *, assigned: bool) -> None:
+    """In the app now (with the move's transaction), by email once it commits."""
+    from pipeline.tasks import mql_assigned_notify
+
+    owner = get_user_model().objects.get(pk=owner_id)
+    what = "is now yours" if assigned else "is yours to follow up"
+    notify(recipient=owner, kind=NotificationKind.MQL_ASSIGNED, lead=lead,
+           text=f"{lead} became an MQL and {what}.")
+    lead_id = lead.pk
+    transaction.on_commit(lambda: mql_assigned_notify.delay(lead_id, owner_id), robust=True)
 
 
 @transaction.atomic

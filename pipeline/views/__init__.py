@@ -15,6 +15,12 @@ from pipeline.views.leads import (  # noqa: F401
     LeadListView,
     LeadUpdateView,
 )
+from pipeline.views.notifications import (  # noqa: F401
+    NotificationBadgeView,
+    NotificationListView,
+    NotificationOpenView,
+    NotificationReadView,
+)
 from pipeline.views.records import (  # noqa: F401
     LeadBantView,
     LeadDealView,

@@ -17,7 +17,6 @@ from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMix
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
@@ -27,6 +26,7 @@ from django.views import View
 from capture.models import Activity, ActivityKind, Grade, Lead, Stage
 from capture.services import EDITABLE_FIELDS, lead_create, lead_delete, lead_update
 from pipeline.forms import LeadForm
+from pipeline.models import NoteKind
 from pipeline.selectors import (
     DEFAULT_LEAD_ORDERING,
     LEAD_ORDERINGS,
@@ -40,6 +40,7 @@ from pipeline.selectors import (
     lead_sources,
     lead_timeline,
     move_refusal,
+    timeline_group_counts,
 )
 from pipeline.services import lead_assign_owner, lead_change_stage
 
@@ -175,6 +176,8 @@ ACTIVITY_ICONS = {
     "task_done": "check2-circle",
     "deal_updated": "cash-coin",
 }
+NOTE_ICONS = {NoteKind.CALL: "telephone", NoteKind.EMAIL: "envelope-at",
+              NoteKind.MEETING: "people"}
 MAX_VALUE_CHARS = 500
 FIELD_POSITIONS = {name: i for i, name in enumerate(EDITABLE_FIELDS)}
 
@@ -352,6 +355,12 @@ def describe_activity(activity: Activity, user_names: dict[int, str]) -> Timelin
             entry.summary = display_value(title)
     elif kind in (ActivityKind.NOTE_ADDED, "note_edited"):
         rest.pop("old", None)
+        note_kind = rest.pop("note_kind", NoteKind.NOTE)
+        if kind == ActivityKind.NOTE_ADDED and note_kind in NoteKind.values and (
+            note_kind != NoteKind.NOTE
+        ):
+            entry.title = f"{NoteKind(note_kind).label} logged"
+            entry.icon = NOTE_ICONS[note_kind]
         if rest.get("text"):
             rest.pop("note", None)  # the note's id: the text says more
         for key in ("text", "body", "note"):
@@ -377,13 +386,9 @@ def _take_link(entry: TimelineEntry, rest: dict, key: str) -> None:
         entry.link_href = safe_href(url)
 
 
-def _timeline_kind(request) -> str:
-    kind = request.GET.get("kind", "").strip()
-    # Longer than the column, or holding a NUL (which Postgres refuses in a query), it
-    # can match no activity: treat it as "all kinds" rather than fail.
-    if len(kind) > 64 or "\x00" in kind:
-        return ""
-    return kind
+def _timeline_group(request) -> str:
+    # Anything but a group's key (a bookmarked raw kind, junk) shows all activity.
+    return request.GET.get("kind", "").strip()[:64]
 
 
 ATTRIBUTION_LABELS = {
@@ -421,8 +426,8 @@ def _attribute_rows(attributes: Any) -> list[tuple[str, str]]:
 class LeadDetailView(LeadsAccess, View):
     def get(self, request, pk: int):
         lead = self.get_lead(pk)
-        kind = _timeline_kind(request)
-        timeline = lead_timeline(lead, kinds=[kind] if kind else None)
+        kind = _timeline_group(request)
+        timeline = lead_timeline(lead, group=kind)
         page = Paginator(timeline, ACTIVITIES_PER_PAGE).get_page(request.GET.get("page"))
         entries = describe_activities(list(page.object_list))
         context = {
@@ -437,19 +442,12 @@ class LeadDetailView(LeadsAccess, View):
             # "Load older activity": just the next entries and the next button.
             response = render(request, "pipeline/_timeline_items.html", context)
         else:
-            kind_counts = (
-                lead.activities.order_by().values("kind").annotate(n=Count("id")).order_by("kind")
-            )
             attribution = _attribution_rows(lead)
             context |= {
                 "transitions": lead.transitions.select_related("by_user").order_by(
                     "-created_at", "-id"
                 ),
-                "kind_options": [
-                    {"kind": row["kind"], "label": Activity(kind=row["kind"]).kind_label,
-                     "count": row["n"]}
-                    for row in kind_counts
-                ],
+                "kind_options": timeline_group_counts(lead),
                 "attribution": attribution,
                 "has_attribution": any(row["first"] or row["last"] for row in attribution),
                 "attributes": _attribute_rows(lead.attributes),

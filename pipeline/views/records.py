@@ -17,6 +17,7 @@ from pipeline.models import (
     Bant,
     Deal,
     Note,
+    NoteKind,
     PipelineSettings,
     ReasonKind,
     StageReason,
@@ -48,6 +49,7 @@ class BantForm(forms.ModelForm):
 
 
 class NoteForm(forms.Form):
+    kind = forms.ChoiceField(choices=NoteKind.choices, initial=NoteKind.NOTE, required=False)
     text = forms.CharField(max_length=10_000, widget=forms.Textarea(attrs={"rows": 3}))
 
 
@@ -97,6 +99,7 @@ def lead_page_context(request, lead) -> dict:
         "stale": card.stale,
         "notes": list(lead.notes.select_related("author")[:50]),
         "note_form": NoteForm(prefix="note"),
+        "note_kinds": NoteKind.choices,
         "tasks": list(lead.tasks.select_related("assignee").order_by("done_at", "due_at")[:50]),
         "task_form": TaskForm(prefix="task"),
         "now": timezone.now(),
@@ -160,8 +163,11 @@ class LeadNoteCreateView(LeadWorkView):
         form = NoteForm(request.POST, prefix="note")
         if form.is_valid():
             try:
-                note_add(lead=lead, author=request.user, text=form.cleaned_data["text"])
-                messages.success(request, "Note added.")
+                kind = form.cleaned_data["kind"] or NoteKind.NOTE
+                note_add(lead=lead, author=request.user, text=form.cleaned_data["text"],
+                         kind=kind)
+                messages.success(request, "Note added." if kind == NoteKind.NOTE
+                                 else f"{NoteKind(kind).label} logged.")
             except ValidationError as exc:
                 self.service_errors(exc)
         else:

@@ -213,3 +213,15 @@ def test_the_board_endpoints_query_count_does_not_grow(
             DealFactory(lead=LeadFactory(stage=stage, owner=rep, score=i), value=i)
     with django_assert_max_num_queries(len(few.captured_queries)):
         api.get("/api/v1/board/", {"page_size": 20})
+
+
+def test_calls_emails_and_meetings_are_logged_as_notes_of_their_kind(api_client_for, rep):
+    lead = LeadFactory()
+    api = api_client_for(rep)
+    response = api.post(f"/api/v1/leads/{lead.pk}/notes/", {"text": "Demo booked",
+                                                             "kind": "call"})
+    assert response.status_code == 201
+    assert response.json()["kind"] == "call"
+    assert lead.activities.get(kind="note_added").data["note_kind"] == "call"
+    bad = api.post(f"/api/v1/leads/{lead.pk}/notes/", {"text": "x", "kind": "telegram"})
+    assert bad.status_code == 400 and "kind" in bad.json()

@@ -92,7 +92,7 @@ def test_notes_are_timeline_activities_and_only_the_author_edits_them(rep):
     note = note_add(lead=lead, author=rep, text="  Spoke to Ann.  ")
     assert note.text == "Spoke to Ann."
     activity = lead.activities.get(kind=ActivityKind.NOTE_ADDED)
-    assert activity.data == {"note": note.pk, "text": "Spoke to Ann."}
+    assert activity.data == {"note": note.pk, "text": "Spoke to Ann.", "note_kind": "note"}
     note_edit(note=note, editor=rep, text="Spoke to Ann and Bob.")
     assert lead.activities.get(kind="note_edited").data["old"] == "Spoke to Ann."
     with pytest.raises(PermissionDenied):

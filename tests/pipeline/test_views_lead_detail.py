@@ -117,16 +117,22 @@ def test_it_filters_the_timeline_by_kind_and_keeps_the_filter_across_pages(as_re
     lead = LeadFactory()
     for _ in range(27):
         ActivityFactory(lead=lead, kind=ActivityKind.PAGE_VIEWED)
-    email = ActivityFactory(lead=lead, kind=ActivityKind.EMAIL_SENT, data={"subject": "Hi"})
+    sent = ActivityFactory(lead=lead, kind=ActivityKind.EMAIL_SENT, data={"subject": "Hi"})
+    opened = ActivityFactory(lead=lead, kind=ActivityKind.EMAIL_OPENED, data={"message": 1})
+    trial = ActivityFactory(lead=lead, kind="trial_started", data={"properties": {}})
 
-    response = as_rep.get(url(lead), {"kind": "email_sent"})
-    assert activities_on_page(response) == [email]
+    # One choice for everything email (sent, opened, clicked, unsubscribed…), not one each.
+    response = as_rep.get(url(lead), {"kind": "emails"})
+    assert activities_on_page(response) == [opened, sent]
     html = response.content.decode()
-    assert '<option value="email_sent" selected>Email sent (1)</option>' in html
-    assert "Page viewed (27)" in html
+    assert '<option value="emails" selected>Emails (2)</option>' in html
+    assert '<option value="page_views">Page views (27)</option>' in html
+    assert '<option value="events">Product events (1)</option>' in html
+    assert "Submissions" not in html.split('id="timeline-kind"')[1].split("</select>")[0]
 
-    paged = as_rep.get(url(lead), {"kind": "page_viewed"}).content.decode()
-    assert 'href="?kind=page_viewed&amp;page=2#timeline"' in paged
+    assert activities_on_page(as_rep.get(url(lead), {"kind": "events"})) == [trial]
+    paged = as_rep.get(url(lead), {"kind": "page_views"}).content.decode()
+    assert 'href="?kind=page_views&amp;page=2#timeline"' in paged
 
 
 @pytest.mark.parametrize("kind", ["x" * 200, "bad\x00kind", "nothing_like_this"])

@@ -140,3 +140,18 @@ def test_the_deal_and_bant_forms_save_again_and_again(client, rep):
             "budget": answer, "authority": "unknown", "need": "unknown", "timing": "unknown"})
     deal = Deal.objects.get(lead=lead)
     assert (deal.value, deal.budget) == (Decimal("200"), "yes")
+
+
+def test_a_call_is_logged_from_the_lead_page_and_shows_on_the_timeline(client, rep):
+    lead = LeadFactory()
+    client.force_login(rep)
+    response = client.post(reverse("pipeline:lead_note_add", args=[lead.pk]),
+                           {"note-kind": "call", "note-text": "Talked budget"}, follow=True)
+    assert "Call logged." in response.content.decode()
+    assert Note.objects.get(lead=lead).kind == "call"
+    html = page(client, lead)
+    assert 'data-testid="note-kind">Call</span>' in html
+    assert "Call logged" in html and "bi-telephone" in html  # the timeline entry
+    client.post(reverse("pipeline:lead_note_add", args=[lead.pk]),
+                {"note-kind": "fax", "note-text": "x"})
+    assert Note.objects.filter(lead=lead).count() == 1  # an unknown kind is refused
