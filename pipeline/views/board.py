@@ -29,7 +29,13 @@ from pipeline.board import (
     move_rules,
     totals_json,
 )
-from pipeline.models import PipelineSettings, ReasonKind, StageReason
+from pipeline.models import (
+    Notification,
+    NotificationKind,
+    PipelineSettings,
+    ReasonKind,
+    StageReason,
+)
 from pipeline.selectors import (
     BOARD_FILTER_PARAMS,
     NO_GRADE,
@@ -48,6 +54,7 @@ from pipeline.services import lead_change_stage
 from pipeline.views.leads import FILTER_LABELS, LeadsAccess
 
 POLL_LIMIT = 20
+POLL_OVERLAP = timedelta(seconds=60)
 BOARD_FILTER_LABELS = {
     **FILTER_LABELS,
     "score_min": "Score from",
@@ -226,8 +233,13 @@ class BoardMoveView(LeadsAccess, View):
 
 
 class BoardPollView(LeadsAccess, View):
-    """MQLs assigned to me that changed since ``since``: the board polls this, so a new
-    MQL shows up without a reload or a search."""
+    """New MQLs assigned to me since ``since``: the board polls this, so a new MQL shows
+    up without a reload or a search.
+
+    Read from my mql_assigned notifications, not from leads' updated_at: a form
+    resubmission or my own move also touches updated_at, and is no news. The window
+    reaches POLL_OVERLAP back, because a notification's time is taken before its
+    transaction commits; the board ignores notification ids it has already shown."""
 
     def get(self, request):
         now = timezone.now()
@@ -235,16 +247,22 @@ class BoardPollView(LeadsAccess, View):
         if since is None or timezone.is_naive(since):
             return JsonResponse({"now": now.isoformat(), "cards": [], "totals": None})
         since = min(since, now)
+        news = dict(
+            Notification.objects.filter(
+                recipient=request.user, kind=NotificationKind.MQL_ASSIGNED,
+                created_at__gt=since - POLL_OVERLAP, lead__isnull=False,
+            ).order_by("id").values_list("lead_id", "id")[: POLL_LIMIT * 5]
+        )
         leads = board_filter(user=request.user, params=request.GET, request=request).qs
         fresh = list(
-            leads.filter(owner=request.user, stage=Stage.MQL, updated_at__gt=since)
+            leads.filter(pk__in=list(news), owner=request.user, stage=Stage.MQL)
             .select_related("owner", "deal")
-            .order_by("-updated_at", "-id")[:POLL_LIMIT]
-        )
+            .order_by("-stage_changed_at", "-id")[:POLL_LIMIT]
+        ) if news else []
         maker = CardMaker(now)
         can = request.user.has_perm(PIPELINE_PERMISSION)
         cards = [
-            {"id": lead.pk, "stage": lead.stage,
+            {"id": lead.pk, "stage": lead.stage, "notification": news[lead.pk],
              "html": maker.card(lead).html(can_move=can, fresh=True)}
             for lead in fresh
         ]
@@ -253,7 +271,6 @@ class BoardPollView(LeadsAccess, View):
             "cards": cards,
             "totals": totals_json(leads) if cards else None,
         })
-
 
 
 class RejectionReportView(LeadsAccess, View):

@@ -259,6 +259,7 @@
   // --- Poll for new MQLs assigned to me --------------------------------------------------
 
   var since = config.now;
+  var shown = {};  // notification ids already brought onto the board
   function poll() {
     if (document.hidden || pending) return;
     var url = config.pollUrl + "?since=" + encodeURIComponent(since) + (config.query ? "&" + config.query : "");
@@ -267,7 +268,11 @@
       .then(function (data) {
         if (!data) return;
         since = data.now;
-        data.cards.forEach(function (item) {
+        // The server looks back a little further than `since` (see BoardPollView):
+        // a notification already shown is no news.
+        var news = data.cards.filter(function (item) { return !shown[item.notification]; });
+        news.forEach(function (item) {
+          shown[item.notification] = true;
           var old = document.querySelector(".board-card[data-lead='" + item.id + "']");
           if (old && document.activeElement === old) return;
           if (old) old.remove();
@@ -276,10 +281,10 @@
           removeEmptyNote(list);
           list.insertBefore(cardFromHtml(item.html), list.firstChild);
         });
-        if (data.cards.length) {
+        if (news.length) {
           updateTotals(data.totals);
-          say(data.cards.length === 1 ? "A new MQL was assigned to you." :
-              data.cards.length + " new MQLs were assigned to you.", "info");
+          say(news.length === 1 ? "A new MQL was assigned to you." :
+              news.length + " new MQLs were assigned to you.", "info");
         }
       })
       .catch(function () {});
