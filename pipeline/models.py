@@ -23,6 +23,12 @@ class StageTransition(models.Model):
     by_system = models.CharField(max_length=50, blank=True)
     reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # For moves into MQL (a hand-off to sales): who it was handed to, and when a person
+    # first worked it after that. Speed-to-lead figures per rep read these, so a later
+    # reassignment or a later hand-off does not rewrite an earlier one's wait.
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                              on_delete=models.SET_NULL, related_name="+")
+    first_touch_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

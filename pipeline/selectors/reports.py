@@ -51,10 +51,11 @@ def sla_report(*, since, now, sla_minutes: int, limit: int = 100) -> dict:
         .filter(Q(deal__isnull=True) | Q(deal__first_touch_at__isnull=True))
         .select_related("owner").order_by("stage_changed_at", "id")[:limit]
     )
+    # Each hand-off's own owner and first touch, as recorded when they happened.
     rows = (
         StageTransition.objects.filter(to_stage=Stage.MQL, created_at__gte=since)
-        .exclude(lead__owner=None)
-        .values_list("lead__owner_id", "created_at", "lead__deal__first_touch_at")[:20_000]
+        .exclude(owner=None)
+        .values_list("owner_id", "created_at", "first_touch_at")[:20_000]
     )
     waits: dict[int, list[float]] = {}
     for owner_id, became_mql, touched in rows:

@@ -9,9 +9,18 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
-from capture.models import ActivityKind, Lead
+from capture.models import ActivityKind, Lead, Stage
 from capture.services import activity_record
-from pipeline.models import BANT_ITEMS, Bant, Deal, Note, NoteKind, NotificationKind, Task
+from pipeline.models import (
+    BANT_ITEMS,
+    Bant,
+    Deal,
+    Note,
+    NoteKind,
+    NotificationKind,
+    StageTransition,
+    Task,
+)
 from pipeline.selectors import board_changed
 from pipeline.services.notifications import notify
 
@@ -34,6 +43,11 @@ def lead_touch(*, lead: Lead, at: datetime | None = None) -> None:
     at = at or timezone.now()
     deal, _ = Deal.objects.get_or_create(lead_id=lead.pk)
     Deal.objects.filter(pk=deal.pk, first_touch_at__isnull=True).update(first_touch_at=at)
+    # The hand-off this touch answers: the lead's latest move into MQL, if untouched.
+    latest_handoff = StageTransition.objects.filter(
+        lead_id=lead.pk, to_stage=Stage.MQL).order_by("-created_at", "-id").values("pk")[:1]
+    StageTransition.objects.filter(pk__in=latest_handoff, first_touch_at__isnull=True).update(
+        first_touch_at=at)
 
 
 def _json_value(value: Any) -> Any:

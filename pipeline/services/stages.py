@@ -115,8 +115,11 @@ def lead_change_stage(
         if owner_id is None and (owner := lead_assign_by_rules(lead=lead)) is not None:
             lead_assign_owner(lead=lead, owner=owner, by_system="assignment rules")
             owner_id, assigned = owner.pk, True
-        if owner_id is not None and (actor is None or actor.pk != owner_id):
-            _tell_owner_of_new_mql(lead, owner_id, assigned=assigned)
+        if owner_id is not None:
+            StageTransition.objects.filter(pk=transition.pk).update(owner_id=owner_id)
+            transition.owner_id = owner_id
+            if actor is None or actor.pk != owner_id:
+                _tell_owner_of_new_mql(lead, owner_id, assigned=assigned)
     # A person's move is a touch; a move to MQL only when they are the one who must
     # follow it up (a rep marking their own lead): an integration's token, or a rep
     # handing an unowned lead to the rules, has not worked the lead for its new owner.

@@ -253,3 +253,29 @@ def test_another_persons_notification_is_a_404_and_visitors_log_in(client, rep, 
     assert client.get(reverse("pipeline:notifications")).status_code == 302
     client.force_login(rep)
     assert client.get(reverse("pipeline:notification_open", args=[theirs.pk])).status_code == 404
+
+
+def test_time_to_first_touch_belongs_to_each_hand_off_and_its_owner(rep):
+    # Reassigning the lead later, or handing it off again, must not rewrite an earlier
+    # hand-off's wait or move it to another rep.
+    from pipeline.selectors import sla_report
+    from pipeline.services import lead_assign_owner
+
+    other = SalesRepFactory()
+    with time_machine.travel(T0, tick=False):
+        lead = LeadFactory(stage=Stage.LEAD, owner=rep)
+        leads_promote_to_mql(lead_ids=[lead.pk], reason="score")
+    with time_machine.travel(T0 + timedelta(minutes=2), tick=False):
+        note_add(lead=lead, author=rep, text="Called")
+    with time_machine.travel(T0 + timedelta(minutes=3), tick=False):
+        lead_change_stage(lead=lead, to_stage=Stage.LEAD, actor=rep, reason="Too early")
+        lead_assign_owner(lead=lead, owner=other, actor=rep)
+    with time_machine.travel(T0 + timedelta(hours=1), tick=False):
+        leads_promote_to_mql(lead_ids=[lead.pk], reason="score again")
+    with time_machine.travel(T0 + timedelta(hours=1, minutes=10), tick=False):
+        note_add(lead=lead, author=other, text="Emailed")
+        report = sla_report(since=T0 - timedelta(days=1), now=T0 + timedelta(hours=2),
+                            sla_minutes=5)
+
+    assert {(row["owner"], row["touched"], row["median_minutes"]) for row in report["per_rep"]
+            } == {(rep, 1, 2.0), (other, 1, 10.0)}
