@@ -1,6 +1,7 @@
 """The hand-edit form for a lead. It only validates and lays out input: the view writes
 through capture.services and pipeline.services, never through ``form.save()``."""
 
+import copy
 import json
 
 from crispy_forms.bootstrap import FormActions
@@ -189,3 +190,40 @@ class LeadForm(forms.Form):
             return
         for name, errors in exc.error_dict.items():
             self.add_error(name if name in self.fields else None, errors)
+
+
+CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "job_title", "company",
+                  "website", "country", "industry", "company_size")
+
+
+class LeadContactForm(forms.Form):
+    """The lead page's inline editor: contact and company fields only (attributes,
+    consent, stage and owner stay on the full edit page)."""
+
+    def __init__(self, data=None, *, lead: Lead):
+        super().__init__(data, initial={name: getattr(lead, name) for name in CONTACT_FIELDS})
+        for name in CONTACT_FIELDS:
+            self.fields[name] = copy.deepcopy(LeadForm.base_fields[name])
+        for name, field in self.fields.items():
+            field.widget.attrs.setdefault("class", "form-control form-control-sm")
+            field.widget.attrs["id"] = f"id_contact-{name}"
+
+    def full_clean(self):
+        super().full_clean()
+        self.mark_errors()
+
+    def mark_errors(self) -> None:
+        """Invalid inputs say so to the eye and to screen readers."""
+        for name in getattr(self, "_errors", None) or {}:
+            if name in self.fields:
+                attrs = self.fields[name].widget.attrs
+                attrs["class"] = f"{attrs.get('class', '')} is-invalid".strip()
+                attrs["aria-invalid"] = "true"
+                attrs["aria-describedby"] = f"id_contact-{name}-error"
+
+    def changed_fields(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.changed_data}
+
+    def add_service_error(self, exc: ValidationError) -> None:
+        LeadForm.add_service_error(self, exc)
+        self.mark_errors()

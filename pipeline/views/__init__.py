@@ -1,5 +1,6 @@
-"""HTML views of the pipeline: the leads pages (leads.py), the board (board.py), and a
-lead's deal, qualification, notes and tasks (records.py)."""
+"""HTML views of the pipeline: the leads pages (leads.py), the board (board.py), a
+lead's deal, qualification, notes and tasks (records.py), and the funnel dashboard
+(dashboard.py)."""
 
 from pipeline.views.board import (  # noqa: F401
     BoardColumnView,
@@ -8,7 +9,9 @@ from pipeline.views.board import (  # noqa: F401
     BoardView,
     RejectionReportView,
 )
+from pipeline.views.dashboard import DashboardView  # noqa: F401
 from pipeline.views.leads import (  # noqa: F401
+    LeadContactView,
     LeadCreateView,
     LeadDeleteView,
     LeadDetailView,

@@ -25,7 +25,7 @@ from django.views import View
 
 from capture.models import Activity, ActivityKind, Grade, Lead, Stage
 from capture.services import EDITABLE_FIELDS, lead_create, lead_delete, lead_update
-from pipeline.forms import LeadForm
+from pipeline.forms import LeadContactForm, LeadForm
 from pipeline.models import NoteKind
 from pipeline.selectors import (
     DEFAULT_LEAD_ORDERING,
@@ -582,3 +582,53 @@ class LeadDeleteView(LeadsAccess, View):
         lead_delete(lead=lead)
         messages.success(request, f"Lead “{name}” and its timeline were deleted.")
         return redirect("pipeline:lead_list")
+
+
+class LeadContactView(LeadsAccess, View):
+    """The lead page's inline contact editor (htmx): GET the form (or, with ?show=1, the
+    fields again), POST saves through lead_update and answers the updated fields. Without
+    htmx, GET goes to the full edit page and POST redirects back to the lead."""
+
+    permission_required = ("capture.view_lead", "capture.change_lead")
+
+    def get(self, request, pk: int):
+        lead = self.get_lead(pk)
+        if not request.htmx:
+            return redirect("pipeline:lead_update", pk=lead.pk)
+        if request.GET.get("show"):
+            return self.fields(lead)
+        return self.form(lead, LeadContactForm(lead=lead))
+
+    def post(self, request, pk: int):
+        lead = self.get_lead(pk)
+        form = LeadContactForm(request.POST, lead=lead)
+        if form.is_valid():
+            try:
+                with transaction.atomic():
+                    lead_update(lead=lead, actor=request.user, **form.changed_fields())
+            except ValidationError as exc:
+                form.add_service_error(exc)
+            else:
+                if not request.htmx:
+                    messages.success(request, f"Saved changes to “{lead}”.")
+                    return redirect("pipeline:lead_detail", pk=lead.pk)
+                return self.fields(lead, saved=bool(form.changed_data))
+        if not request.htmx:
+            for name, errors in form.errors.items():
+                label = form.fields[name].label if name in form.fields else ""
+                for error in errors:
+                    messages.error(request, f"{label}: {error}" if label else error)
+            return redirect("pipeline:lead_detail", pk=lead.pk)
+        # 200, not 4xx: htmx swaps only successful answers, and the form with its errors
+        # must replace the one the person typed into.
+        return self.form(lead, form)
+
+    def form(self, lead: Lead, form: LeadContactForm):
+        return render(self.request, "pipeline/_lead_contact_form.html",
+                      {"lead": lead, "form": form})
+
+    def fields(self, lead: Lead, saved: bool = False):
+        return render(self.request, "pipeline/_lead_contact.html", {
+            "lead": lead, "website_href": safe_href(lead.website), "saved": saved,
+            "oob_name": saved,
+        })

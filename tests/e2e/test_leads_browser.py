@@ -83,3 +83,32 @@ def test_a_user_creates_a_lead_and_lands_on_its_page(page, marketer):
     expect(page.get_by_test_id("activity").first).to_contain_text("Lead created")
     assert lead.email == "Nina.New@Example.com"
     assert lead.attributes == {"plan": "pro"}
+
+
+def test_a_rep_edits_contact_fields_in_place_on_the_lead_page(page, rep):
+    lead = LeadFactory(first_name="Ivy", last_name="Inline", job_title="Engineer",
+                       email="ivy@example.com")
+    taken = LeadFactory(email="taken@example.com")
+    log_in(page, rep)
+    page.goto(f"/leads/{lead.pk}/")
+
+    page.get_by_test_id("contact-edit").click()
+    form = page.get_by_test_id("contact-form")
+    expect(form).to_be_visible()
+    form.get_by_label("Job title").fill("VP Engineering")
+    form.get_by_label("Last name").fill("Inlined")
+    form.get_by_label("Email").fill(taken.email.upper())
+    form.get_by_role("button", name="Save").click()
+    # The duplicate email comes back beside its field, the typed values kept; no reload.
+    expect(form.locator(".invalid-feedback")).to_contain_text("already exists")
+    expect(form.get_by_label("Job title")).to_have_value("VP Engineering")
+
+    form.get_by_label("Email").fill("ivy@example.com")
+    form.get_by_role("button", name="Save").click()
+    expect(page.get_by_test_id("contact-saved")).to_be_visible()
+    expect(page.locator("#lead-contact")).to_contain_text("VP Engineering")
+    expect(page.get_by_test_id("lead-name")).to_have_text("Ivy Inlined")
+
+    page.reload()
+    expect(page.locator("#lead-contact")).to_contain_text("VP Engineering")
+    expect(page.get_by_test_id("activity").first).to_contain_text("Lead updated")

@@ -383,3 +383,70 @@ def test_an_admin_moves_any_reps_lead_from_the_edit_page(client, admin_user):
     assert response.status_code == 302
     lead.refresh_from_db()
     assert lead.stage == Stage.SQL
+
+
+# --- Inline contact editing on the lead page ---------------------------------------------------
+
+HTMX = {"HX-Request": "true"}
+
+
+def contact_url(lead) -> str:
+    return reverse("pipeline:lead_contact", args=[lead.pk])
+
+
+def test_the_inline_editor_saves_only_what_changed_and_answers_the_fields(as_marketer):
+    lead = LeadFactory(first_name="Ann", job_title="Engineer", company="Acme")
+    form = as_marketer.get(contact_url(lead), headers=HTMX)
+    assert 'data-testid="contact-form"' in form.content.decode()
+    data = {name: getattr(lead, name) or "" for name in
+            ("first_name", "last_name", "email", "phone", "job_title", "company", "website",
+             "country", "industry")}
+    data |= {"company_size": "", "job_title": "CTO <script>x</script>"}
+
+    response = as_marketer.post(contact_url(lead), data, headers=HTMX)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'data-testid="contact-saved"' in html
+    assert "CTO &lt;script&gt;x&lt;/script&gt;" in html and "<script>x" not in html
+    lead.refresh_from_db()
+    assert lead.job_title == "CTO <script>x</script>"
+    [updated] = lead.activities.filter(kind=ActivityKind.LEAD_UPDATED)
+    assert set(updated.data["changes"]) == {"job_title"}
+
+
+def test_the_inline_editor_shows_errors_beside_fields_and_saves_nothing(as_marketer):
+    LeadFactory(email="taken@example.com")
+    lead = LeadFactory(email="mine@example.com", job_title="Engineer")
+    data = {"email": "TAKEN@example.com ", "job_title": "CTO", "company_size": "-5"}
+
+    response = as_marketer.post(contact_url(lead), data, headers=HTMX)
+
+    html = response.content.decode()
+    assert response.status_code == 200  # htmx swaps 2xx only: the errors must show
+    assert 'data-testid="contact-form"' in html and 'aria-invalid="true"' in html
+    assert 'value="CTO"' in html
+    lead.refresh_from_db()
+    assert (lead.email, lead.job_title) == ("mine@example.com", "Engineer")
+    assert not lead.activities.exists()
+    dupe = as_marketer.post(contact_url(lead), {"email": "TAKEN@example.com ",
+                                                "job_title": "CTO"}, headers=HTMX)
+    assert "already exists" in dupe.content.decode()
+    lead.refresh_from_db()
+    assert lead.job_title == "Engineer"
+
+
+def test_without_htmx_the_inline_editor_falls_back_to_pages(as_marketer):
+    lead = LeadFactory()
+    assert as_marketer.get(contact_url(lead))["Location"] == edit_url(lead)
+    response = as_marketer.post(contact_url(lead), {"email": lead.email, "job_title": "CFO"})
+    assert response["Location"] == reverse("pipeline:lead_detail", args=[lead.pk])
+    lead.refresh_from_db()
+    assert lead.job_title == "CFO"
+
+
+def test_people_who_may_not_edit_leads_get_a_403(client, outsider):
+    lead = LeadFactory()
+    client.force_login(outsider)
+    assert client.post(contact_url(lead), {"email": "x@example.com"},
+                       headers=HTMX).status_code == 403
