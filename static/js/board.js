@@ -178,6 +178,7 @@
       var reason = dialog.querySelector("#move-reason").value.trim();
       if (needsReason(pending.card.dataset.stage, to) && !choice && !reason) {
         dialog.querySelector("[data-move-error]").textContent = "Give a reason for this move.";
+        dialog.querySelector("#move-reason-choice").focus();  // where the answer goes
         return;
       }
       var current = pending;

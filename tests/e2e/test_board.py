@@ -70,13 +70,23 @@ def test_a_rep_disqualifies_a_lead_with_a_reason_from_the_keyboard(page, rep):
     page.keyboard.press("m")
     dialog = page.get_by_test_id("move-dialog")
     expect(dialog).to_be_visible()
-    dialog.get_by_label("To stage").select_option("disqualified")
+    # Only the keyboard from here: type-ahead in the focused stage list, Tab, Enter.
+    expect(dialog.get_by_label("To stage")).to_be_focused()
+    page.keyboard.type("Disq")
+    expect(dialog.get_by_label("To stage")).to_have_value("disqualified")
     # A reason is asked for; submitting without one is refused in the dialog.
-    dialog.get_by_role("button", name="Move").click()
+    page.keyboard.press("Tab")  # → Reason (shown now)
+    page.keyboard.press("Tab")  # → Details
+    page.keyboard.press("Tab")  # → Cancel
+    page.keyboard.press("Tab")  # → Move
+    page.keyboard.press("Enter")
     expect(dialog).to_contain_text("Give a reason")
-    dialog.get_by_label("Reason", exact=True).select_option("Student")
-    dialog.get_by_label("Details").fill("Signed up for a class project")
-    dialog.get_by_label("Details").press("Tab")
+    expect(dialog.get_by_label("Reason", exact=True)).to_be_focused()
+    page.keyboard.type("Student")
+    expect(dialog.get_by_label("Reason", exact=True)).to_have_value("Student")
+    page.keyboard.press("Tab")
+    page.keyboard.type("Signed up for a class project")
+    page.keyboard.press("Tab")  # Details → Cancel
     page.keyboard.press("Tab")  # Cancel → Move
     page.keyboard.press("Enter")
     expect(dialog).to_be_hidden()
