@@ -125,6 +125,16 @@ else:
     _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=300)
     _db["CONN_HEALTH_CHECKS"] = True
 
+# A read replica of the same Postgres for the reads that may lag a little (the funnel
+# dashboard and the pipeline's reports): they go to "replica" when DATABASE_REPLICA_URL
+# is set (leadhub.db.reporting_db), to "default" otherwise. Tests read it as a mirror of
+# default, so the suite sees its own writes there.
+if DATABASE_REPLICA_URL := env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    DATABASES["replica"]["CONN_MAX_AGE"] = _db.get("CONN_MAX_AGE", 0)
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "leadhub.User"
 

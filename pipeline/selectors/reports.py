@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, OuterRef, Q, Subquery
 
 from capture.models import Lead, Stage
+from leadhub.db import reporting_db
 
 
 def rejection_counts(*, since=None, limit: int = 50) -> dict[str, list[dict]]:
@@ -16,7 +17,8 @@ def rejection_counts(*, since=None, limit: int = 50) -> dict[str, list[dict]]:
     from capture.models import Submission
     from pipeline.models import StageTransition
 
-    rejected = StageTransition.objects.filter(from_stage=Stage.MQL, to_stage=Stage.LEAD)
+    rejected = StageTransition.objects.using(reporting_db()).filter(
+        from_stage=Stage.MQL, to_stage=Stage.LEAD)
     if since is not None:
         rejected = rejected.filter(created_at__gte=since)
     first_form = Submission.objects.filter(lead=OuterRef("lead")).order_by("id").values(
@@ -45,15 +47,16 @@ def sla_report(*, since, now, sla_minutes: int, limit: int = 100) -> dict:
     median time from becoming an MQL to the first touch (MQLs since ``since``)."""
     from pipeline.models import StageTransition
 
+    db = reporting_db()
     deadline = now - timedelta(minutes=sla_minutes)
     breaches = list(
-        Lead.objects.filter(stage=Stage.MQL, stage_changed_at__lt=deadline)
+        Lead.objects.using(db).filter(stage=Stage.MQL, stage_changed_at__lt=deadline)
         .filter(Q(deal__isnull=True) | Q(deal__first_touch_at__isnull=True))
         .select_related("owner").order_by("stage_changed_at", "id")[:limit]
     )
     # Each hand-off's own owner and first touch, as recorded when they happened.
     rows = (
-        StageTransition.objects.filter(to_stage=Stage.MQL, created_at__gte=since)
+        StageTransition.objects.using(db).filter(to_stage=Stage.MQL, created_at__gte=since)
         .exclude(owner=None)
         .values_list("owner_id", "created_at", "first_touch_at")[:20_000]
     )
@@ -61,7 +64,7 @@ def sla_report(*, since, now, sla_minutes: int, limit: int = 100) -> dict:
     for owner_id, became_mql, touched in rows:
         if touched is not None and touched >= became_mql:
             waits.setdefault(owner_id, []).append((touched - became_mql).total_seconds())
-    owners = get_user_model().objects.in_bulk(list(waits))
+    owners = get_user_model().objects.using(db).in_bulk(list(waits))
     per_rep = sorted(
         (
             {"owner": owners[pk], "touched": len(seconds),
