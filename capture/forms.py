@@ -174,7 +174,8 @@ class FieldRowForm(forms.Form):
     default = forms.CharField(
         max_length=500,
         required=False,
-        help_text="Prefilled for the visitor; a hidden field sends it as its value.",
+        help_text="Prefilled for the visitor; a hidden field sends it as its value "
+        "unless the page’s address has a parameter of the field’s name.",
     )
     options = OptionsField(
         required=False, help_text="One per line (drop-down, multi-select and checkboxes)."

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from disposable_email_domains import blocklist as DISPOSABLE_DOMAINS
 from django.conf import settings
 from django.core import signing
-from django.core.cache import cache
 
+from capture.cache import cache_add
 from capture.models import DisposablePolicy
 
 RENDER_SALT = "capture.render"
@@ -114,9 +114,13 @@ def pow_check(solution: str, *, form_id: int) -> str:
     digest = hashlib.sha256(f"{challenge}:{counter}".encode()).digest()
     if _leading_zero_bits(digest) < difficulty:
         return "proof of work wrong"
-    # One post per challenge: replaying a solved challenge is a bot's shortcut.
-    if not cache.add(f"pow-used:{hashlib.sha256(challenge.encode()).hexdigest()}", 1,
-                     POW_MAX_AGE):
+    # One post per challenge: replaying a solved challenge is a bot's shortcut. With the
+    # cache down the replay goes unnoticed (None): fail open, like the rate limits, since
+    # the work itself was checked above and filing every genuine post of the form as
+    # spam for as long as Redis is down would be worse than letting replays through.
+    first_use = cache_add(f"pow-used:{hashlib.sha256(challenge.encode()).hexdigest()}", 1,
+                          POW_MAX_AGE)
+    if first_use is False:
         return "proof of work reused"
     return ""
 

@@ -2,6 +2,7 @@
 errors or clean values (plus what they write to the lead) out. Pure functions: no
 database, so the public endpoint can judge a post before it opens a transaction."""
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -40,9 +41,15 @@ TYPE_CAPS = {
     FieldType.PHONE: 50,
 }
 DEFAULT_CAP = 500
+# Names not on the form are never stored, only reported (Submission.ignored_fields and
+# the answer): at most this many, each cut to this length, and only names that can be
+# stored and sent at all (no NUL, no lone surrogate: Postgres' jsonb refuses them, and
+# a JSON key "\ud800" cannot even be encoded as UTF-8 for the answer).
 MAX_IGNORED_REPORTED = 50
+MAX_IGNORED_NAME = 100
 MAX_OPTIONS_CHOSEN = 100
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _email_validator = EmailValidator()
 TRUE_VALUES = {"1", "true", "on", "yes", "y", "checked"}
 FALSE_VALUES = {"", "0", "false", "off", "no", "n"}
@@ -180,18 +187,47 @@ def _is_empty(value: Any) -> bool:
     return value in ("", None, [], False)
 
 
-def clean_submission(fields, data: dict[str, Any]) -> CleanSubmission:
+def page_query(page_url: str) -> dict[str, list[str]]:
+    """The query parameters of the page a form sat on ({} for no usable URL)."""
+    page_url = _safe_url(page_url)
+    return parse_qs(urlsplit(page_url).query) if page_url else {}
+
+
+def _from_page(field_def, query: dict[str, list[str]]) -> str:
+    """A hidden field's value from the page's query string: the parameter named like
+    the field (``utm_source``, ``gclid``), else like the custom attribute it maps to (a
+    field "campaign" mapped to ``attributes.utm_campaign`` takes ``utm_campaign``)."""
+    names = [field_def.name]
+    if (field_def.maps_to or "").startswith(ATTRIBUTE_PREFIX):
+        names.append(field_def.maps_to[len(ATTRIBUTE_PREFIX):])
+    for name in names:
+        value = (query.get(name) or [""])[0].strip()
+        # An unstorable value in somebody's link is no error the visitor could fix.
+        if value and not text_problem(value):
+            return value
+    return ""
+
+
+def clean_submission(fields, data: dict[str, Any], *, page_url: str = "") -> CleanSubmission:
     """Check ``data`` (field name → value or list of values) against ``fields`` (the
-    form's FormField rows, in order). Raises SubmissionInvalid with per-field messages."""
+    form's FormField rows, in order). ``page_url``: the page the form sat on, whose
+    query string hidden fields take their values from. Raises SubmissionInvalid with
+    per-field messages."""
     by_name = {f.name: f for f in fields}
     errors: dict[str, list[str]] = {}
     values: dict[str, Any] = {}
+    query: dict[str, list[str]] | None = None  # parsed when a hidden field needs it
     for name, field_def in by_name.items():
         raw = data.get(name)
-        if field_def.type == FieldType.HIDDEN and raw in (None, "", []):
-            # A hidden field's default is its value (a campaign tag, say); other
-            # fields' defaults only prefill what the visitor sees.
-            raw = field_def.default
+        if field_def.type == FieldType.HIDDEN and raw in (None, "", [], field_def.default):
+            # A hidden field takes its value from the page's query string when the page
+            # has it (utm_source=… in the link to the page), else its default (a
+            # campaign tag, say); other fields' defaults only prefill what the visitor
+            # sees. A posted default counts as no value: LeadHub's own forms (hosted
+            # page, embed, snippet) post the default they were drawn with.
+            if query is None:
+                query = page_query(page_url)
+            raw = _from_page(field_def, query) or field_def.default
         try:
             value = _clean_value(field_def, raw)
         except ValidationError as exc:
@@ -224,19 +260,38 @@ def clean_submission(fields, data: dict[str, Any]) -> CleanSubmission:
             attributes[target[len(ATTRIBUTE_PREFIX):]] = value
         elif target != "email":
             lead_values[target] = value
-    ignored = [
-        name[:100]
-        for name in data
-        if name not in by_name and not name.startswith(META_PREFIX) and name != HONEYPOT_FIELD
-    ][:MAX_IGNORED_REPORTED]
     return CleanSubmission(
         values=values,
         lead_values=lead_values,
         attributes=attributes,
         email=email,
         consent_given=consent,
-        ignored=ignored,
+        ignored=ignored_names(data, by_name),
     )
+
+
+def ignored_names(data: dict[str, Any], by_name) -> list[str]:
+    """The names in ``data`` that are not fields of the form (nor LeadHub's own), as
+    they may be reported: unstorable ones left out, the rest cut to MAX_IGNORED_NAME
+    characters, without repeats, at most MAX_IGNORED_REPORTED."""
+    ignored: list[str] = []
+    for name in data:
+        if len(ignored) >= MAX_IGNORED_REPORTED:
+            break
+        if not isinstance(name, str) or name in by_name or name.startswith(META_PREFIX) or (
+            name == HONEYPOT_FIELD
+        ):
+            continue
+        name = name[:MAX_IGNORED_NAME]
+        if name.strip() and not text_problem(name) and name not in ignored:
+            ignored.append(name)
+    return ignored
+
+
+def storable_text(value: str) -> str:
+    """``value`` without what no text column can hold (NUL, lone surrogates): for
+    request metadata such as the User-Agent, which is kept, not judged."""
+    return _SURROGATE.sub("", value.replace("\x00", "")) if text_problem(value) else value
 
 
 def attribution_from(page_url: str, referrer: str) -> dict[str, str]:

@@ -35,7 +35,7 @@ DETAIL = inline_serializer("SubmissionDetail", {"detail": serializers.CharField(
 CREATED = inline_serializer(
     "SubmissionCreated",
     {
-        "lead": serializers.IntegerField(allow_null=True),
+        "lead": serializers.IntegerField(),
         "submission": serializers.IntegerField(),
         "ignored_fields": serializers.ListField(child=serializers.CharField()),
         "thank_you_message": serializers.CharField(),
@@ -150,7 +150,7 @@ class FormSubmissionView(ListAPIView):
             "`ignored_fields`. An `Idempotency-Key` header makes a retry return the first "
             "answer; reusing a key with a different body is a 422. Browsers may post "
             "only from the form's allowed origins (CORS). Spam is stored in the Spam "
-            "folder and answered like any other post, with `lead` null."
+            "folder and answered like any other post (its `lead` names no lead)."
         ),
         request={
             "application/json": OpenApiTypes.OBJECT,
@@ -191,7 +191,6 @@ class FormSubmissionView(ListAPIView):
             response = Response({"detail": "Too many submissions; retry later."}, status=429)
             response["Retry-After"] = str(throttled.retry_after)
             return self._cors(response, form)
-        body = request.body  # read before parsing, to recognise a retried request
         try:
             data = request.data
         except ParseError as exc:
@@ -207,7 +206,6 @@ class FormSubmissionView(ListAPIView):
             user_agent=request.headers.get("User-Agent", ""),
             page_url=request.headers.get("Referer", ""),
             idempotency_key=request.headers.get("Idempotency-Key"),
-            body=body,
         )
         try:
             outcome = submission_record(
@@ -221,7 +219,7 @@ class FormSubmissionView(ListAPIView):
             ), form)
         return self._cors(Response(
             {
-                "lead": outcome.lead_id,
+                "lead": outcome.answer_lead_id,
                 "submission": outcome.submission.pk,
                 "ignored_fields": outcome.ignored_fields,
                 "thank_you_message": form.thank_you_message,

@@ -42,11 +42,15 @@ class Submission(models.Model):
 
     is_spam = models.BooleanField(default=False)
     spam_reason = models.CharField(max_length=200, blank=True)
+    # The lead id a post filed as spam was answered with: taken from the lead table's id
+    # sequence and never used by any lead (capture.services.submissions._decoy_lead_id).
+    decoy_lead_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
     # A client's Idempotency-Key: a retry with the same key gets the first answer. NULL,
     # not "", when absent: the unique (form, key) constraint skips NULLs.
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
-    # SHA-256 of the request body, to tell a retry from a different post reusing a key.
+    # With an Idempotency-Key: SHA-256 of the post's fields as parsed, canonically, to
+    # tell a retry from a different post reusing the key (request_fingerprint).
     request_hash = models.CharField(max_length=64, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)

@@ -1,13 +1,16 @@
 """Landing pages (/p/<slug>/), their A/B variants, view counting and lead magnets.
 
 Writes: ``page_create``/``page_update``, ``variant_create``/``variant_update``/
-``variant_delete`` (each renders and sanitises the variant's body), ``form_view_count``
-(the race-safe daily counter behind every conversion rate) and
+``variant_delete`` (each renders and sanitises the variant's body), ``form_view_record``
+(a view, at most once per viewer and window) and ``form_view_count`` (the race-safe
+daily counter behind every conversion rate) and
 ``lead_magnet_download`` (checks a signed link and records the download). Reads that
 only these pages need follow at the end: ``variant_choose`` (the A/B split, pure),
 ``pages_with_stats`` and ``variants_with_stats``.
 """
 
+import hashlib
+import ipaddress
 import random
 from dataclasses import dataclass
 from datetime import date
@@ -22,6 +25,7 @@ from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Sum,
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from capture.cache import cache_add
 from capture.markdown import render_markdown
 from capture.models import (
     Form,
@@ -252,6 +256,41 @@ def variant_delete(*, variant: LandingPageVariant) -> None:
 
 
 # --- Views (the denominator of every conversion rate) -------------------------------------
+
+# A viewer's repeated views of one form (reloads, a script fetching embed.js in a loop)
+# count once per this many seconds: a visit, as web analytics count them.
+FORM_VIEW_WINDOW_SECONDS = 30 * 60
+
+
+def viewer_of(ip: str | None) -> str:
+    """Who a view is from: the client's address (as seen through the trusted proxies),
+    an IPv6 one by its /64, since one host commonly holds a whole /64 and a new address
+    per request would cost it nothing. Not the visitor cookie: anyone can collect
+    signed visitor ids from /api/v1/events/, and a cookie-less request is just as
+    cheap."""
+    try:
+        address = ipaddress.ip_address(ip or "")
+    except ValueError:
+        return "unknown"
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def form_view_record(*, form_id: int, variant_id: int | None = None, viewer: str) -> bool:
+    """Count a view of a form (or of one landing-page variant) by ``viewer``
+    (``viewer_of``), unless the same viewer's view of it was counted within
+    FORM_VIEW_WINDOW_SECONDS; whether it was counted. The window is kept in the cache;
+    with the cache down every view counts (fail open: a missed view skews conversion
+    rates for good, an extra one only while Redis is down)."""
+    digest = hashlib.sha256(viewer.encode()).hexdigest()[:32]
+    key = f"form-view:{form_id}:{variant_id or 0}:{digest}"
+    if cache_add(key, 1, FORM_VIEW_WINDOW_SECONDS) is False:
+        return False
+    form_view_count(form_id=form_id, variant_id=variant_id)
+    return True
 
 
 def form_view_count(*, form_id: int, variant_id: int | None = None,

@@ -10,16 +10,22 @@ the broker: the outbox sweep re-queues activities whose task never ran.
 Statements for a good submission: the idempotency lookup (only with a key), the lead
 upsert, the submission insert and the activity insert (one statement on Postgres); with
 the form and its fields looked up by the caller, at most 6, and one commit.
+
+Everything a post carries is checked before the transaction opens (the form's fields by
+capture.validation, the names it ignores, the visitor id, the page URL), so a post is
+refused with a 400 or stored whole: nothing unstorable reaches an INSERT.
 """
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.utils import timezone
 
-from capture.models import Activity, ActivityKind, DisposablePolicy, Form, Submission
+from capture.cache import cache_get, cache_set
+from capture.models import Activity, ActivityKind, DisposablePolicy, Form, Lead, Submission
 from capture.spam import is_disposable, spam_reason
 from capture.validation import (
     HONEYPOT_FIELD,
@@ -32,8 +38,10 @@ from capture.validation import (
     SubmissionInvalid,
     attribution_from,
     clean_submission,
+    storable_text,
 )
 
+from .tracking import visitor_unsign
 from .upsert import lead_upsert_from_submission
 
 DISPOSABLE_REFUSED = "Please use a permanent email address (not a disposable one)."
@@ -54,7 +62,9 @@ class SubmissionContext:
     page_url: str = ""
     referrer: str = ""
     idempotency_key: str | None = None
-    body: bytes = b""  # hashed to recognise a retry of the same request
+    # The signed visitor id from LeadHub's own cookie, where the post came to LeadHub's
+    # domain (a posted _lh_vid, from the embed, comes first).
+    visitor: str = ""
 
 
 @dataclass
@@ -68,9 +78,29 @@ class SubmissionOutcome:
     def is_spam(self) -> bool:
         return self.submission.is_spam
 
+    @property
+    def answer_lead_id(self) -> int | None:
+        """The lead id to answer the post with: the lead's, or for a post filed as spam
+        the decoy it was given (see _decoy_lead_id). A retry gets the first answer again,
+        so a decoy stays the answer after someone marks the submission "not spam"."""
+        decoy = self.submission.decoy_lead_id
+        return decoy if decoy is not None else self.lead_id
 
-def request_hash(body: bytes) -> str:
-    return hashlib.sha256(body).hexdigest()
+
+def request_fingerprint(data: dict[str, Any]) -> str:
+    """SHA-256 of a post's fields as parsed, in a canonical form (names sorted, compact
+    JSON), to tell a retry from a different post reusing an Idempotency-Key. The parsed
+    fields, not the raw body: a multipart body has a new random boundary on every try,
+    and JSON may come with its keys in another order or other spacing."""
+    try:
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    except RecursionError:
+        # A value nested deeper than the encoder follows: only possible under a name
+        # that is not one of the form's fields (those passed validation already), whose
+        # value is never stored. Its name still counts.
+        canonical = json.dumps(sorted(data))
+    # ensure_ascii (the default) escapes lone surrogates, so this always encodes.
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _meta(data: dict[str, Any], name: str) -> str:
@@ -86,7 +116,9 @@ def submission_record(
     """Validate, judge and store one post to ``form`` (live, with ``fields`` its FormField
     rows). Raises SubmissionInvalid (per-field errors, nothing stored) or
     IdempotencyConflict."""
-    cleaned = clean_submission(fields, data)
+    page_url = _meta(data, PAGE_URL_FIELD) or context.page_url
+    referrer = _meta(data, REFERRER_FIELD) or context.referrer
+    cleaned = clean_submission(fields, data, page_url=page_url)
     if form.disposable_emails == DisposablePolicy.BLOCK and is_disposable(cleaned.email):
         email_field = next(f.name for f in fields if f.maps_to == "email")
         raise SubmissionInvalid({email_field: [DISPOSABLE_REFUSED]}, cleaned.values)
@@ -97,9 +129,12 @@ def submission_record(
         token=_meta(data, TOKEN_FIELD) or None,
         pow_solution=_meta(data, POW_FIELD) or None,
     )
-    page_url = _meta(data, PAGE_URL_FIELD) or context.page_url
-    referrer = _meta(data, REFERRER_FIELD) or context.referrer
-    key = (context.idempotency_key or "")[:MAX_KEY_LENGTH] or None
+    key = storable_text(context.idempotency_key or "")[:MAX_KEY_LENGTH] or None
+    # Only a visitor id LeadHub signed goes into the activity (the follow-up task checks
+    # it again before linking): anything else a post calls its visitor id is dropped.
+    visitor = _meta(data, VISITOR_FIELD) or context.visitor
+    visitor = visitor if visitor_unsign(visitor) is not None else ""
+    fingerprint = request_fingerprint(data) if key is not None else ""
     try:
         with transaction.atomic():
             return _store(
@@ -107,22 +142,23 @@ def submission_record(
                 cleaned=cleaned,
                 context=context,
                 key=key,
+                fingerprint=fingerprint,
                 spam=reason,
                 variant_id=variant_id,
                 attribution=attribution_from(page_url, referrer),
-                visitor=_meta(data, VISITOR_FIELD),
+                visitor=visitor,
             )
     except IntegrityError:
         # Two requests with one Idempotency-Key raced past the lookup; the unique
         # (form, key) index let the first one in. Answer as the first did.
         if key is None:
             raise
-        return _replay(form, key, request_hash(context.body))
+        return _replay(form, key, fingerprint)
 
 
-def _replay(form: Form, key: str, body_hash: str) -> SubmissionOutcome:
+def _replay(form: Form, key: str, fingerprint: str) -> SubmissionOutcome:
     first = Submission.objects.get(form=form, idempotency_key=key)
-    if first.request_hash != body_hash:
+    if first.request_hash != fingerprint:
         raise IdempotencyConflict(key)
     return SubmissionOutcome(
         submission=first,
@@ -138,14 +174,14 @@ def _store(
     cleaned: CleanSubmission,
     context: SubmissionContext,
     key: str | None,
+    fingerprint: str,
     spam: str,
     variant_id: int | None,
     attribution: dict[str, str],
     visitor: str,
 ) -> SubmissionOutcome:
-    body_hash = request_hash(context.body)
     if key is not None and Submission.objects.filter(form=form, idempotency_key=key).exists():
-        return _replay(form, key, body_hash)
+        return _replay(form, key, fingerprint)
 
     now = timezone.now()
     submission = Submission(
@@ -156,18 +192,20 @@ def _store(
         ignored_fields=cleaned.ignored,
         attribution=attribution,
         ip=context.ip,
-        user_agent=context.user_agent[:500],
+        user_agent=storable_text(context.user_agent)[:500],
         consent_given=cleaned.consent_given,
         consent_text=form.consent_text if cleaned.consent_given else "",
         consent_version=form.consent_version if cleaned.consent_given else 0,
         is_spam=bool(spam),
         spam_reason=spam[:200],
         idempotency_key=key,
-        request_hash=body_hash,
+        request_hash=fingerprint,
         created_at=now,
     )
     if spam:
-        # Spam creates no lead and triggers nothing; it waits in the Spam folder.
+        # Spam creates no lead and triggers nothing; it waits in the Spam folder. Its
+        # answer looks like any other (bots learn nothing): see _decoy_lead_id.
+        submission.decoy_lead_id = _decoy_lead_id(cleaned.email)
         submission.save(force_insert=True)
         return SubmissionOutcome(submission=submission, lead_id=None,
                                  ignored_fields=cleaned.ignored)
@@ -191,6 +229,65 @@ def _store(
     return SubmissionOutcome(
         submission=submission, lead_id=upserted.lead_id, ignored_fields=cleaned.ignored
     )
+
+
+# --- Decoy lead ids for spam -------------------------------------------------------------
+#
+# A post filed as spam is answered 201 {"lead": <id>, "submission": <id>} like any other,
+# so a bot cannot learn which of its tricks work. Its lead id must look like a real one
+# (an integer in the range real ids are in, growing as they do), name no lead now or
+# later (an integrator acting on the id would otherwise touch a real lead for a bot's
+# post), and, for the same address, stay the same (a real lead's id does). The scheme:
+#
+# - the id is taken from the lead table's own id sequence, as an INSERT would take it,
+#   and never used: no lead ever gets it, and it is exactly the id the next new lead
+#   would have got (Postgres: nextval, which no rollback returns; SQLite: the
+#   AUTOINCREMENT counter in sqlite_sequence, which an INSERT never goes below);
+# - it is kept on the submission (Submission.decoy_lead_id), so a retry with the same
+#   Idempotency-Key gets the same answer, and in the cache per address for a day, so
+#   the same address flagged again gets the same id (cache down: a fresh one).
+#
+# What it cannot hide: an address that is already a real lead's gets a decoy, not that
+# lead's id (the id must name no real lead), so a bot that got a genuine answer for an
+# address before could tell. Marking the submission "not spam" creates the real lead
+# with an id of its own.
+DECOY_CACHE_SECONDS = 24 * 3600
+
+
+def _decoy_lead_id(email: str) -> int:
+    cache_key = f"spam-decoy:{hashlib.sha256(email.strip().lower().encode()).hexdigest()}"
+    decoy = cache_get(cache_key)
+    if isinstance(decoy, int) and not isinstance(decoy, bool):
+        return decoy
+    decoy = _lead_id_burn()
+    # After the commit: on SQLite a rollback gives the id back to the table.
+    transaction.on_commit(lambda: cache_set(cache_key, decoy, DECOY_CACHE_SECONDS))
+    return decoy
+
+
+def _lead_id_burn() -> int:
+    """Take the next id of the lead table's id sequence, so no lead ever gets it."""
+    db = connections[DEFAULT_DB_ALIAS]
+    table = Lead._meta.db_table
+    with db.cursor() as cursor:
+        if db.vendor == "postgresql":
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s))",
+                           [db.ops.quote_name(table), Lead._meta.pk.column])
+            return cursor.fetchone()[0]
+        if db.vendor == "sqlite":
+            # An AUTOINCREMENT table's next id is one above sqlite_sequence's seq.
+            cursor.execute("UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = %s "
+                           "RETURNING seq", [table])
+            row = cursor.fetchone()
+            if row is None:  # no lead was ever inserted: the counter has no row yet
+                q = db.ops.quote_name
+                cursor.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) SELECT %s, "  # noqa: S608
+                    f"COALESCE(MAX({q(Lead._meta.pk.column)}), 0) + 1 FROM {q(table)} "
+                    "RETURNING seq", [table])
+                row = cursor.fetchone()
+            return row[0]
+    raise NotImplementedError(f"No decoy lead ids on {db.vendor}")
 
 
 def _form_submitted_data(*, form, submission, new_lead, visitor) -> dict[str, Any]:

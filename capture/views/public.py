@@ -5,6 +5,7 @@ and the small JSON helpers it uses (/f/<key>/challenge/, /f/<key>/fields/)."""
 
 import json
 import re
+import uuid
 from functools import cache
 from pathlib import Path, PurePath
 
@@ -24,26 +25,26 @@ from capture.models import Channel, LandingPageVariant, Lead, PageStatus, Submis
 from capture.profiling import fields_to_show, known_values
 from capture.services.pages import (
     MAGNET_MAX_AGE,
-    form_view_count,
+    form_view_record,
     lead_magnet_download,
     lead_magnet_token,
     live_page,
     page_variants_showable,
     variant_choose,
+    viewer_of,
 )
 from capture.services.submissions import (
     IdempotencyConflict,
     SubmissionContext,
     submission_record,
 )
-from capture.services.tracking import visitor_unsign
+from capture.services.tracking import visitor_sign, visitor_unsign
 from capture.spam import pow_challenge, pow_difficulty, read_render_token, render_token
 from capture.templatetags.capture_forms import field_choices
 from capture.validation import (
     PAGE_URL_FIELD,
     REFERRER_FIELD,
     TOKEN_FIELD,
-    VISITOR_FIELD,
     SubmissionInvalid,
 )
 from leadhub.net import client_ip
@@ -56,9 +57,15 @@ THANKS_MAX_AGE = 24 * 3600
 AB_COOKIE = "lh_ab_{page_id}"
 AB_SALT = "capture.ab"
 AB_COOKIE_MAX_AGE = 90 * 24 * 3600
-# LeadHub's first-party visitor cookie (set by the tracking snippet, /t.js): a signed
-# visitor id (capture.services.tracking). Read here to recognise a returning visitor.
+# LeadHub's first-party visitor cookie: a signed visitor id (capture.services.tracking).
+# The tracking snippet (/t.js) keeps one on the customer's website; on LeadHub's own
+# domain a successful post to /f/<key>/ sets it (the hosted form, landing pages and the
+# plain snippet all post there), so the next visit to a hosted page is recognised
+# (progressive profiling) once the submission's follow-up task has linked the id to the
+# lead. HttpOnly: no script on LeadHub's pages reads it. SameSite=Lax: it must come
+# along when a visitor follows a link to a landing page from an email or an ad.
 VISITOR_COOKIE = "lh_vid"
+VISITOR_COOKIE_MAX_AGE = 365 * 24 * 3600  # as long as /t.js keeps its own
 
 
 def thanks_token(submission: Submission) -> str:
@@ -101,12 +108,17 @@ def pow_context(form) -> dict | None:
 
 
 def form_context(request, form, *, values=None, errors=None, token=None, variant_id=None,
-                 fields=None):
+                 fields=None, hidden_names=frozenset()):
     """What templates/capture/public/form.html needs to draw ``form``. ``fields``: the
-    fields to draw (default: all of the form's)."""
+    fields to draw (default: all of the form's); ``hidden_names``: those of them drawn
+    hidden and disabled (progressive profiling: public-form.js shows them when the email
+    typed is a lead's who has not answered them)."""
     return {
         "form": form,
         "fields": list(form.fields.all()) if fields is None else fields,
+        "hidden_names": hidden_names,
+        "fields_url": reverse("capture-public:form_fields", args=[form.key])
+        if form.progressive_profiling else "",
         "values": values or {},
         "errors": errors or {},
         "post_url": reverse("capture-public:form_post", args=[form.key]),
@@ -122,17 +134,19 @@ def form_context(request, form, *, values=None, errors=None, token=None, variant
 
 def _visible_context(request, form, **kwargs) -> dict:
     """form_context with progressive profiling applied for the visitor's cookie, and on
-    a failed post with every field that has an error or a value kept visible."""
+    a failed post with every field that has an error or a value kept visible. Every
+    field is drawn; those not shown are hidden and disabled (so they post nothing),
+    for the page's script to show if the email typed calls for them."""
     fields = list(form.fields.all())
     lead = visitor_lead(request.COOKIES.get(VISITOR_COOKIE, "")) if (
         form.progressive_profiling) else None
-    shown = shown_fields(form, fields, lead=lead)
+    shown = {f.name for f in shown_fields(form, fields, lead=lead)}
     if request.method == "POST":
-        keep = set(kwargs.get("errors") or {}) | {
+        shown |= set(kwargs.get("errors") or {}) | {
             name for name, value in (kwargs.get("values") or {}).items() if value
         }
-        shown = [f for f in fields if f in shown or f.name in keep]
-    return form_context(request, form, fields=shown, **kwargs)
+    hidden = frozenset(f.name for f in fields if f.name not in shown)
+    return form_context(request, form, fields=fields, hidden_names=hidden, **kwargs)
 
 
 def _plain(status: int, message: str, retry_after: int | None = None) -> HttpResponse:
@@ -172,21 +186,19 @@ def form_post(request, form_key: str):
         return _plain(429, "Too many submissions; please wait a moment and try again.",
                       throttled.retry_after)
 
-    # The raw body first (the size was checked above): multipart parsing consumes the
-    # stream, and the body's hash recognises a retried post.
-    body = request.body
     data = public.form_data(request.POST)
-    if not data.get(VISITOR_FIELD) and request.COOKIES.get(VISITOR_COOKIE):
-        # On LeadHub's own pages the visitor cookie is ours to read: it links the
-        # visitor's earlier page views to the lead.
-        data[VISITOR_FIELD] = request.COOKIES[VISITOR_COOKIE][:200]
+    # On LeadHub's own domain the visitor cookie is ours: it links the visitor's earlier
+    # page views to the lead. A browser without one (or with one we did not sign) is
+    # given one now, set below with the answer.
+    cookie = request.COOKIES.get(VISITOR_COOKIE, "")
+    visitor = cookie if visitor_unsign(cookie) is not None else visitor_sign(uuid.uuid4())
     context = SubmissionContext(
         channel=Channel.HOSTED if data.get(TOKEN_FIELD) else Channel.HTML,
         ip=client_ip(request),
         user_agent=request.headers.get("User-Agent", ""),
         page_url=request.headers.get("Referer", ""),
         idempotency_key=request.headers.get("Idempotency-Key"),
-        body=body,
+        visitor=visitor,
     )
     try:
         outcome = submission_record(
@@ -205,9 +217,18 @@ def form_post(request, form_key: str):
         return _plain(422, "This Idempotency-Key was used with a different form post.")
     # Only ever the URL from the form's settings, never one from the request.
     if form.redirect_url:
-        return _see_other(form.redirect_url)
-    thanks = reverse("capture-public:form_thanks", args=[form.key])
-    return _see_other(f"{thanks}?s={thanks_token(outcome.submission)}")
+        response = _see_other(form.redirect_url)
+    else:
+        thanks = reverse("capture-public:form_thanks", args=[form.key])
+        response = _see_other(f"{thanks}?s={thanks_token(outcome.submission)}")
+    # Spam included: its answer must look like any other.
+    if visitor != cookie:
+        response.set_cookie(
+            VISITOR_COOKIE, visitor, max_age=VISITOR_COOKIE_MAX_AGE, path="/",
+            httponly=True, samesite="Lax",
+            secure=settings.SESSION_COOKIE_SECURE or request.is_secure(),
+        )
+    return response
 
 
 def _variant_of_token(token: str | None, form) -> LandingPageVariant | None:
@@ -266,12 +287,13 @@ def form_thanks(request, form_key: str):
 
 def form_page(request, form_key: str):
     """GET /f/<key>/: the form on a page of its own (where a plain HTML post with errors
-    lands, and a quick way to try a form). Each GET counts as a view of the form."""
+    lands, and a quick way to try a form). A GET counts as a view of the form (once per
+    viewer and window, form_view_record)."""
     form = public.live_form(form_key)
     if form is None:
         raise Http404("No such form.")
     if request.method == "GET":
-        form_view_count(form_id=form.pk)
+        form_view_record(form_id=form.pk, viewer=viewer_of(client_ip(request)))
     response = render(request, "capture/public/form_page.html", _visible_context(request, form))
     add_never_cache_headers(response)  # the render token inside is fresh per view
     return response
@@ -299,8 +321,8 @@ def _sticky_variant_id(request, page) -> int | None:
 @require_http_methods(["GET", "HEAD"])
 def landing_page(request, slug: str):
     """GET /p/<slug>/: a live landing page. Live pages split traffic evenly between
-    their active variants; a signed cookie keeps each visitor on the one they got. Each
-    GET counts a view of that variant."""
+    their active variants; a signed cookie keeps each visitor on the one they got. A
+    GET counts a view of that variant (once per viewer and window, form_view_record)."""
     page = live_page(slug)
     if page is None:
         raise Http404("No such page.")
@@ -310,7 +332,8 @@ def landing_page(request, slug: str):
     if variant is None:
         raise Http404("No such page.")
     if request.method == "GET":
-        form_view_count(form_id=variant.form_id, variant_id=variant.pk)
+        form_view_record(form_id=variant.form_id, variant_id=variant.pk,
+                         viewer=viewer_of(client_ip(request)))
     response = render(request, "capture/public/landing.html",
                       landing_context(request, page, variant))
     if sticky != variant.pk:
@@ -429,12 +452,13 @@ def _javascript(body: str, status: int = 200) -> HttpResponse:
 @require_GET
 def embed_js(request, form_key: str):
     """GET /f/<key>/embed.js: a script that draws the form into the page that loads it
-    and posts it to the JSON endpoint. Each request counts as a view of the form."""
+    and posts it to the JSON endpoint. A request counts as a view of the form (once per
+    viewer and window, form_view_record)."""
     form = public.live_form(form_key)
     if form is None:
         return _javascript("/* LeadHub: this form does not exist or is not live. */\n",
                            status=404)
-    form_view_count(form_id=form.pk)
+    form_view_record(form_id=form.pk, viewer=viewer_of(client_ip(request)))
     solver = _static_source("js/lh-pow.js") if form.proof_of_work else ""
     script = (
         "/* LeadHub form embed */\n(function () {\n"

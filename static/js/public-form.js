@@ -3,7 +3,12 @@
    - after a failed post, the first field to correct has the focus;
    - the submit button is disabled while the post is on its way (no double posts);
    - on proof-of-work forms the challenge (from json_script, see form.html) is solved in
-     the background as soon as the page loads, and the post waits for it if needed. */
+     the background as soon as the page loads, and the post waits for it if needed;
+   - with progressive profiling (data-lh-fields), an email typed that is a known lead's
+     shows the fields that lead has not answered yet, as the embed does: the page asks
+     /f/<key>/fields/?email=… (names only, never values) and shows those fields,
+     hiding and disabling the others (a disabled input posts nothing); a field the
+     visitor has already filled in stays. */
 (function () {
   "use strict";
   var POW_FRESH_MS = 50 * 60 * 1000;  // a challenge is good for an hour (capture/spam.py)
@@ -31,6 +36,35 @@
         if (waiting) send();
       });
     }
+    var fieldsUrl = form.getAttribute("data-lh-fields"), email = form.querySelector("[data-lh-email]");
+    function filled(row) {
+      var inputs = row.querySelectorAll("input, select, textarea");
+      for (var k = 0; k < inputs.length; k++) {
+        var c = inputs[k];
+        if (c.type === "checkbox" ? c.checked !== c.defaultChecked
+          : c.tagName === "SELECT" ? c.selectedIndex > 0 && !c.options[c.selectedIndex].defaultSelected
+          : c.value !== c.defaultValue) return true;
+      }
+      return false;
+    }
+    function show(names) {
+      var rows = form.querySelectorAll("[data-lh-field]");
+      for (var k = 0; k < rows.length; k++) {
+        var row = rows[k], hide = names.indexOf(row.getAttribute("data-lh-field")) < 0;
+        if (hide && (row.hidden || filled(row))) continue;
+        row.hidden = hide;
+        var controls = row.querySelectorAll("fieldset, input, select, textarea");
+        for (var m = 0; m < controls.length; m++) controls[m].disabled = hide;
+      }
+    }
+    if (fieldsUrl && email) email.addEventListener("change", function () {
+      var typed = email.value.trim();
+      if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(typed)) return;
+      fetch(fieldsUrl + "?email=" + encodeURIComponent(typed), {credentials: "same-origin"})
+        .then(function (r) { if (!r.ok) throw r; return r.json(); })
+        .then(function (j) { if (j && j.fields) show(j.fields); }, function () { /* the form works as drawn */ });
+    });
+
     if (powId && window.LeadHubPow) {
       var data = document.getElementById(powId);
       pow = data ? JSON.parse(data.textContent) : null;

@@ -102,12 +102,38 @@ def test_it_is_404_for_unknown_and_draft_forms(client):
     assert not FormViews.objects.exists()
 
 
-def test_each_request_counts_a_view_of_the_form(client, form):
-    for _ in range(3):
+def test_a_request_counts_a_view_of_the_form_once_per_address_and_half_hour(
+    client, form, time_machine
+):
+    time_machine.move_to("2026-03-01 12:00:00", tick=False)
+    for _ in range(5):  # reloads, or a script fetching it in a loop
         client.get(f"/f/{form.key}/embed.js")
+    client.get(f"/f/{form.key}/embed.js", REMOTE_ADDR="10.0.0.7")
+    time_machine.move_to("2026-03-01 12:29:00", tick=False)
+    client.get(f"/f/{form.key}/embed.js")
+    time_machine.move_to("2026-03-01 12:31:00", tick=False)
+    client.get(f"/f/{form.key}/embed.js")
 
     row = FormViews.objects.get()
     assert (row.form_id, row.variant_id, row.views) == (form.pk, None, 3)
+
+
+def test_new_ipv6_addresses_of_one_network_count_as_one_viewer(client, form):
+    for host in range(1, 6):
+        client.get(f"/f/{form.key}/embed.js", REMOTE_ADDR=f"2001:db8:1:2::{host}")
+    client.get(f"/f/{form.key}/embed.js", REMOTE_ADDR="2001:db8:1:3::1")
+
+    assert FormViews.objects.get().views == 2
+
+
+def test_with_the_cache_down_every_view_counts(client, form, settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:1/0"}}
+
+    responses = [client.get(f"/f/{form.key}/embed.js") for _ in range(2)]
+
+    assert [r.status_code for r in responses] == [200, 200]
+    assert FormViews.objects.get().views == 2
 
 
 def test_a_proof_of_work_form_brings_its_solver_and_a_challenge(client, form, settings):

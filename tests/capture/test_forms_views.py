@@ -437,11 +437,31 @@ def test_the_publish_panel_offers_the_three_ways(client, marketer, form, setting
     assert f'<form method="post" action="{hosted}"' in snippet
     assert 'name="lh_url"' in snippet  # the honeypot
     assert "<style>.lh-hp{position:absolute;left:-10000px" in snippet
-    assert "_lh_token" not in snippet and "_lh_page" not in snippet
-    assert "<script" not in snippet
+    assert "_lh_token" not in snippet  # no render time to sign in static HTML
+    # The page and its referrer, filled by the snippet's optional script.
+    assert '<input type="hidden" name="_lh_page" value="">' in snippet
+    assert '<input type="hidden" name="_lh_ref" value="">' in snippet
+    assert snippet.count("<script>") == 1
+    assert "location.href" in snippet and "document.referrer" in snippet
     for name in ("email", "first_name", "company", "topic"):
         assert f'name="{name}"' in snippet
     assert 'data-testid="publish-warnings"' not in page
+    assert "UTM parameters and referrer" in page
+    assert "UTM parameters of the page are lost" not in page
+
+
+def test_the_snippets_script_carries_nothing_from_the_form(client, marketer, form):
+    """No data in inline code (templates/capture/forms/snippet.html): the script is the
+    same text for every form, whatever its fields or name."""
+    other = FormFactory(name='</script><script>alert("x")</script>')
+    client.force_login(marketer)
+
+    scripts = [re.findall(r"<script>.*?</script>",
+                          client.get(f"/forms/{f.pk}/publish/").context["html_snippet"], re.S)
+               for f in (form, other)]
+
+    assert len(scripts[0]) == 1 and scripts[0] == scripts[1]
+    assert form.key not in scripts[0][0]
 
 
 def test_the_plain_snippet_posts_to_the_form(client, marketer, form, settings):
@@ -457,6 +477,30 @@ def test_the_plain_snippet_posts_to_the_form(client, marketer, form, settings):
 
     assert response.status_code == 303
     assert form.submissions.get().is_spam is False
+
+
+def test_the_snippet_brings_the_pages_utm_parameters_when_its_script_ran(
+    client, marketer, form, settings
+):
+    """As the snippet posts with its script run: the page's address and referrer in
+    _lh_page and _lh_ref (a browser test runs the script itself: tests/e2e)."""
+    client.force_login(marketer)
+    snippet = client.get(f"/forms/{form.pk}/publish/").context["html_snippet"]
+    action = re.search(r'action="([^"]+)"', snippet).group(1)
+    client.logout()
+
+    client.post(action.removeprefix(settings.PUBLIC_URL), {
+        "email": "ann@example.com", "topic": "a", "lh_url": "",
+        "_lh_page": "https://www.example.com/ebook?utm_source=linkedin&utm_campaign=q3",
+        "_lh_ref": "https://www.linkedin.com/",
+    }, HTTP_ORIGIN="https://www.example.com",
+        # What browsers send to another site: the origin only.
+        HTTP_REFERER="https://www.example.com/")
+
+    lead = form.submissions.get().lead
+    assert (lead.first_utm_source, lead.first_utm_campaign) == ("linkedin", "q3")
+    assert lead.first_referrer == "https://www.linkedin.com/"
+    assert lead.first_landing_url.endswith("/ebook?utm_source=linkedin&utm_campaign=q3")
 
 
 def test_the_publish_panel_warns_about_drafts_missing_origins_and_proof_of_work(

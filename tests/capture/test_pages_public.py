@@ -134,7 +134,8 @@ def test_a_forged_variant_cookie_is_ignored(page):
 
 
 def test_new_visitors_are_split_evenly_and_each_view_is_counted_for_its_variant(page):
-    shown = Counter(headline(Client().get("/p/guide/")) for _ in range(400))
+    shown = Counter(headline(Client(REMOTE_ADDR=f"10.0.{i // 250}.{i % 250 + 1}").get("/p/guide/"))
+                    for i in range(400))
 
     # 200 expected each; 6 standard deviations (60) either way.
     assert 140 <= shown["Headline A"] <= 260, shown
@@ -150,10 +151,19 @@ def test_head_requests_count_no_view(client, page):
 
 def test_the_hosted_form_page_counts_a_view_without_a_variant(client, form):
     client.get(f"/f/{form.key}/")
-    client.get(f"/f/{form.key}/")
+    client.get(f"/f/{form.key}/", REMOTE_ADDR="10.0.0.2")
 
     row = FormViews.objects.get()
     assert (row.form_id, row.variant_id, row.views) == (form.pk, None, 2)
+
+
+def test_reloading_a_page_counts_one_view(client, page, form):
+    for _ in range(10):
+        client.get("/p/guide/")
+        client.get(f"/f/{form.key}/")
+
+    views = sorted((row.variant_id is None, row.views) for row in FormViews.objects.all())
+    assert views == [(False, 1), (True, 1)]  # the page's variant, and the form's own page
 
 
 def _submit_from_page(client, page, url="/p/guide/?utm_source=google", **values):

@@ -65,7 +65,7 @@ def test_a_missing_proof_of_work_is_spam(client, form):
     response = post(client, form)
 
     assert response.status_code == 201
-    assert response.json()["lead"] is None
+    assert isinstance(response.json()["lead"], int)  # a decoy: bots learn nothing
     submission = Submission.objects.get()
     assert (submission.is_spam, submission.spam_reason) == (True, "proof of work missing")
 
@@ -149,3 +149,45 @@ def test_pages_of_forms_without_proof_of_work_load_no_solver(client):
     html = client.get(f"/f/{form.key}/").content.decode()
 
     assert "lh-pow.js" not in html and "_lh_pow" not in html
+
+
+# A Redis nobody listens on: every cache call fails at once (connection refused).
+UNREACHABLE_REDIS = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                 "LOCATION": "redis://127.0.0.1:1/0"}}
+
+
+@pytest.fixture
+def redis_down(client, form, settings):
+    """The challenge is fetched while the cache works; then Redis goes away."""
+    challenge = challenge_from(client, form)
+    settings.CACHES = UNREACHABLE_REDIS
+    return challenge
+
+
+def test_with_the_cache_down_a_solved_challenge_is_still_accepted(client, form, redis_down,
+                                                                   caplog):
+    response = post(client, form, solve(redis_down))
+
+    assert response.status_code == 201
+    submission = Submission.objects.get()
+    assert (submission.is_spam, submission.spam_reason) == (False, "")
+    assert response.json()["lead"] == submission.lead_id
+    assert "pow-used not checked" in caplog.text
+
+
+def test_with_the_cache_down_the_work_itself_is_still_checked(client, form, redis_down):
+    response = post(client, form, unsolved(redis_down))
+
+    assert response.status_code == 201
+    assert Submission.objects.get().spam_reason == "proof of work wrong"
+
+
+def test_with_the_cache_down_a_replay_goes_unnoticed(client, form, redis_down):
+    """Failing open: a replay is let through while Redis is down (as the rate limits
+    let bursts through), rather than every genuine post of the form filed as spam."""
+    solution = solve(redis_down)
+
+    post(client, form, solution)
+    post(client, form, solution, email="bob@example.com")
+
+    assert [s.is_spam for s in Submission.objects.order_by("id")] == [False, False]

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from capture.models import Lead
+from capture.models import Lead, Submission, Visitor
 from capture.profiling import fields_to_show, known_values
-from capture.services import visitor_sign
+from capture.services import visitor_sign, visitor_unsign
 from capture.services.pages import page_create
 from tests.factories import FormFactory, FormFieldFactory, LeadFactory, VisitorFactory
 
@@ -114,8 +114,10 @@ def profiled(db):
 
 
 def field_names(html: str, form) -> set[str]:
-    return {name for name in ("email", "first_name", "company", "topic", "job")
-            if f'id="lh-{form.key}-{name}"' in html}
+    """The fields a visitor sees: every field is drawn, those not shown hidden."""
+    rows = dict(re.findall(r'<div data-lh-field="([^"]+)"( hidden)?>', html))
+    assert set(rows) == {"email", "first_name", "company", "topic", "job"}, rows
+    return {name for name, hidden in rows.items() if not hidden}
 
 
 def test_the_hosted_page_shows_a_new_visitor_the_first_fields(client, profiled):
@@ -172,3 +174,100 @@ def test_the_embed_starts_with_the_new_visitor_fields(client, profiled):
     assert config["show"] == ["email", "first_name"]
     assert [f["name"] for f in config["fields"]] == ["email", "first_name", "company", "topic",
                                                       "job"]
+
+
+def test_fields_not_shown_are_drawn_hidden_and_disabled_for_the_script_to_show(client, profiled):
+    html = client.get(f"/f/{profiled.key}/").content.decode()
+
+    row = re.search(r'<div data-lh-field="company" hidden><fieldset disabled>(.*?)</fieldset>',
+                    html, re.S)
+    assert row and 'name="company"' in row.group(1)  # a disabled input posts nothing
+    assert '<div data-lh-field="first_name">' in html
+    assert f'data-lh-fields="/f/{profiled.key}/fields/"' in html
+    assert f'id="lh-{profiled.key}-email" data-lh-email' in html
+
+
+def test_a_form_without_profiling_gives_the_script_nothing_to_ask(client, db):
+    form = FormFactory(with_fields=True)
+
+    html = client.get(f"/f/{form.key}/").content.decode()
+
+    assert "data-lh-fields" not in html and " hidden>" not in html
+
+
+def _post_and_follow_up(client, form, data, callbacks):
+    with callbacks(execute=True):  # the follow-up task links the visitor to the lead
+        return client.post(f"/f/{form.key}/", data)
+
+
+def test_a_post_on_the_hosted_page_sets_the_visitor_cookie_and_the_next_visit_knows_them(
+    client, profiled, django_capture_on_commit_callbacks
+):
+    assert field_names(client.get(f"/f/{profiled.key}/").content.decode(), profiled) == {
+        "email", "first_name"}
+
+    response = _post_and_follow_up(client, profiled, {"email": "ann@example.com",
+                                                      "first_name": "Ann"},
+                                   django_capture_on_commit_callbacks)
+
+    assert response.status_code == 303
+    cookie = response.cookies["lh_vid"]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax" and cookie["path"] == "/"
+    assert cookie["max-age"] == 365 * 24 * 3600
+    assert not cookie["secure"]  # plain http here; see the next test
+    visitor_id = visitor_unsign(cookie.value)  # signed like the ids /t.js keeps
+    lead = Lead.objects.get(email="ann@example.com")
+    assert Visitor.objects.get(pk=visitor_id).lead == lead
+    # The test client keeps the cookie, as a browser does.
+    html = client.get(f"/f/{profiled.key}/").content.decode()
+    assert field_names(html, profiled) == {"email", "company"}
+    assert "Ann" not in html
+
+
+def test_the_cookie_is_secure_where_leadhub_runs_on_https(client, profiled, settings):
+    settings.SESSION_COOKIE_SECURE = True
+
+    response = client.post(f"/f/{profiled.key}/", {"email": "ann@example.com"})
+
+    assert response.cookies["lh_vid"]["secure"]
+
+
+def test_a_landing_page_knows_the_visitor_after_a_post_from_it(
+    client, profiled, django_capture_on_commit_callbacks
+):
+    page_create(slug="p", title="P", status="live", variant={"headline": "H", "form": profiled})
+    client.get("/p/p/")
+
+    _post_and_follow_up(client, profiled, {"email": "ann@example.com", "first_name": "Ann",
+                                           "company": "Acme"},
+                        django_capture_on_commit_callbacks)
+
+    assert field_names(client.get("/p/p/").content.decode(), profiled) == {"email", "topic"}
+
+
+def test_a_visitor_cookie_we_signed_is_kept_and_a_forged_one_replaced(
+    client, profiled, django_capture_on_commit_callbacks
+):
+    known = visitor_sign(VisitorFactory().id)
+    client.cookies["lh_vid"] = known
+    kept = _post_and_follow_up(client, profiled, {"email": "ann@example.com"},
+                               django_capture_on_commit_callbacks)
+    client.cookies["lh_vid"] = "forged"
+    replaced = _post_and_follow_up(client, profiled, {"email": "bob@example.com"},
+                                   django_capture_on_commit_callbacks)
+
+    assert "lh_vid" not in kept.cookies  # already there: nothing to set
+    assert Visitor.objects.get(pk=visitor_unsign(known)).lead.email == "ann@example.com"
+    assert visitor_unsign(replaced.cookies["lh_vid"].value) is not None
+
+
+def test_a_post_filed_as_spam_gets_a_cookie_too_but_it_names_nobody(
+    client, profiled, django_capture_on_commit_callbacks
+):
+    response = _post_and_follow_up(client, profiled, {"email": "bot@example.com",
+                                                      "lh_url": "http://spam"},
+                                   django_capture_on_commit_callbacks)
+
+    assert response.status_code == 303 and "lh_vid" in response.cookies  # bots learn nothing
+    assert Submission.objects.get().is_spam
+    assert not Visitor.objects.exists()

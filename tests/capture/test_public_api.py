@@ -216,12 +216,77 @@ def test_a_filled_honeypot_is_filed_as_spam_and_looks_like_success(client, form)
     response = post(client, form, {"email": "bot@example.com", "lh_url": "http://spam"})
 
     assert response.status_code == 201
-    assert response.json()["lead"] is None
     submission = Submission.objects.get()
+    assert response.json()["submission"] == submission.pk
+    assert isinstance(response.json()["lead"], int)
     assert submission.is_spam
     assert submission.spam_reason == "honeypot field filled"
     assert not Lead.objects.exists()
     assert not Activity.objects.exists()
+
+
+def test_a_flagged_answer_has_the_shape_of_a_genuine_one_and_names_no_lead(client, form):
+    LeadFactory(email="earlier@example.com")
+
+    genuine = post(client, form, {"email": "ann@example.com"}).json()
+    flagged = post(client, form, {"email": "bot@example.com", "lh_url": "http://spam"}).json()
+    later = post(client, form, {"email": "bob@example.com"}).json()
+
+    assert flagged.keys() == genuine.keys()
+    assert {k: type(v) for k, v in flagged.items()} == {k: type(v) for k, v in genuine.items()}
+    # Ids of the lead table's own sequence, in the order the posts came…
+    assert genuine["lead"] < flagged["lead"] < later["lead"]
+    assert flagged["submission"] == genuine["submission"] + 1
+    # …and the decoy is no lead's, not even a later one's.
+    assert not Lead.objects.filter(pk=flagged["lead"]).exists()
+    assert Submission.objects.get(pk=flagged["submission"]).decoy_lead_id == flagged["lead"]
+
+
+def test_the_first_post_ever_flagged_still_names_no_later_lead(client, form):
+    flagged = post(client, form, {"email": "bot@example.com", "lh_url": "x"}).json()
+    genuine = post(client, form, {"email": "ann@example.com"}).json()
+
+    assert flagged["lead"] != genuine["lead"]
+    assert not Lead.objects.filter(pk=flagged["lead"]).exists()
+
+
+def test_the_same_address_flagged_again_gets_the_same_lead_id(client, form,
+                                                               django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        first = post(client, form, {"email": "bot@example.com", "lh_url": "x"}).json()
+    with django_capture_on_commit_callbacks(execute=True):
+        again = post(client, form, {"email": " BOT@example.com", "lh_url": "y"}).json()
+        other = post(client, form, {"email": "eve@example.com", "lh_url": "y"}).json()
+
+    assert first["lead"] == again["lead"]  # as a real lead's id would be
+    assert other["lead"] not in (first["lead"], None)
+    assert first["submission"] != again["submission"]
+
+
+def test_a_retried_flagged_post_gets_its_first_answer(client, form):
+    body = {"email": "bot@example.com", "lh_url": "x"}
+
+    first = post(client, form, body, HTTP_IDEMPOTENCY_KEY="k-1")
+    retry = post(client, form, body, HTTP_IDEMPOTENCY_KEY="k-1")
+
+    assert retry.status_code == 201
+    assert retry.json() == first.json()
+    assert Submission.objects.count() == 1
+
+
+def test_not_spam_makes_the_real_lead_with_an_id_of_its_own(client, form, marketer):
+    from capture.services.submissions import submission_mark_not_spam
+
+    flagged = post(client, form, {"email": "ann@example.com", "lh_url": "x"}).json()
+
+    outcome = submission_mark_not_spam(
+        submission=Submission.objects.get(pk=flagged["submission"]), actor=marketer)
+
+    lead = Lead.objects.get()
+    assert outcome.lead_id == lead.pk != flagged["lead"]
+    assert lead.email == "ann@example.com"
+    assert Submission.objects.get().lead == lead
+    assert Activity.objects.filter(kind=ActivityKind.FORM_SUBMITTED, lead=lead).exists()
 
 
 def test_a_post_faster_than_a_person_could_type_is_spam(client, form):
@@ -406,3 +471,136 @@ def test_a_process_reuses_a_live_form_it_loaded_until_the_form_changes(client, f
     # ... and so is an unpublished form.
     form_unpublish(form=form)
     assert post(client, form, {"email": "dee@example.com"}).status_code == 404
+
+
+# --- Names and ids no database can store ----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["\\ud800", "a\\u0000b", "\\udfff\\ud800"])
+def test_an_unstorable_name_not_on_the_form_is_left_out_and_never_a_500(client, form, name):
+    client.raise_request_exception = False
+    raw = f'{{"email": "ann@example.com", "{name}": 1, "score": 5}}'
+
+    response = post(client, form, raw)
+
+    assert response.status_code == 201
+    assert response.json()["ignored_fields"] == ["score"]
+    submission = Submission.objects.get()
+    assert submission.ignored_fields == ["score"]
+    assert response.json()["lead"] == Lead.objects.get().pk == submission.lead_id
+
+
+def test_names_not_on_the_form_are_reported_capped_in_number_and_length(client, form):
+    body = {"email": "ann@example.com", **{f"{i:03d}" + "x" * 300: i for i in range(200)}}
+
+    response = post(client, form, body)
+
+    ignored = response.json()["ignored_fields"]
+    assert len(ignored) == 50
+    assert ignored[0] == "000" + "x" * 97
+    assert Submission.objects.get().ignored_fields == ignored
+
+
+def test_names_that_are_the_same_once_cut_are_reported_once(client, form):
+    body = {"email": "ann@example.com", "y" * 100 + "a": 1, "y" * 100 + "b": 2, " ": 3}
+
+    response = post(client, form, body)
+
+    assert response.json()["ignored_fields"] == ["y" * 100]
+
+
+@pytest.mark.parametrize("vid", ["\\u0000", "abc\\ud800", "not-signed"])
+def test_a_visitor_id_we_did_not_sign_is_dropped_before_anything_is_stored(
+    client, form, vid, django_capture_on_commit_callbacks
+):
+    client.raise_request_exception = False
+    raw = f'{{"email": "ann@example.com", "_lh_vid": "{vid}"}}'
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(client, form, raw)
+
+    assert response.status_code == 201
+    assert Activity.objects.get(kind=ActivityKind.FORM_SUBMITTED).data["visitor"] == ""
+
+
+def test_a_user_agent_with_a_null_character_is_stored_without_it(client, form):
+    client.raise_request_exception = False
+
+    response = post(client, form, {"email": "ann@example.com"},
+                    HTTP_USER_AGENT="Bot\x00/1.0", HTTP_IDEMPOTENCY_KEY="k\x00ey")
+
+    assert response.status_code == 201
+    submission = Submission.objects.get()
+    assert (submission.user_agent, submission.idempotency_key) == ("Bot/1.0", "key")
+
+
+def test_an_html_post_with_an_unstorable_name_is_stored_whole(client, form):
+    client.raise_request_exception = False
+
+    response = client.post(f"/f/{form.key}/", "email=ann%40example.com&%00=1&x%00y=2&ok=3",
+                           content_type="application/x-www-form-urlencoded")
+
+    assert response.status_code == 303
+    assert Submission.objects.get().ignored_fields == ["ok"]
+    assert Lead.objects.count() == 1
+
+
+# --- Idempotency of multipart and reordered posts ------------------------------------------
+
+
+def _multipart(client, url, data, boundary, **meta):
+    from django.test.client import encode_multipart
+
+    return client.post(url, encode_multipart(boundary, data),
+                       content_type=f"multipart/form-data; boundary={boundary}", **meta)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/forms/{key}/submissions/", "/f/{key}/"])
+def test_a_multipart_retry_with_a_new_boundary_is_a_retry(client, form, path):
+    url = path.format(key=form.key)
+    data = {"email": "ann@example.com", "first_name": "Ann", "topic": ["a"]}
+
+    first = _multipart(client, url, data, "----first7MA4YWxk", HTTP_IDEMPOTENCY_KEY="m-1")
+    retry = _multipart(client, url, data, "----retry0Zq9Tb3", HTTP_IDEMPOTENCY_KEY="m-1")
+
+    assert first.status_code == retry.status_code
+    assert first.status_code in (201, 303)
+    assert first.content == retry.content
+    assert Submission.objects.count() == 1
+    assert Activity.objects.filter(kind=ActivityKind.FORM_SUBMITTED).count() == 1
+
+
+@pytest.mark.parametrize("path", ["/api/v1/forms/{key}/submissions/", "/f/{key}/"])
+def test_a_multipart_post_with_other_fields_under_the_same_key_is_a_422(client, form, path):
+    url = path.format(key=form.key)
+
+    _multipart(client, url, {"email": "ann@example.com"}, "b-one", HTTP_IDEMPOTENCY_KEY="m-1")
+    response = _multipart(client, url, {"email": "ann@example.com", "company": "Acme"},
+                          "b-two", HTTP_IDEMPOTENCY_KEY="m-1")
+
+    assert response.status_code == 422
+    assert Submission.objects.count() == 1
+
+
+def test_the_same_json_in_another_key_order_and_spacing_is_a_retry(client, form):
+    first = post(client, form, '{"email": "ann@example.com", "company": "Acme"}',
+                 HTTP_IDEMPOTENCY_KEY="j-1")
+    retry = post(client, form, '{ "company":"Acme",\n "email":"ann@example.com" }',
+                 HTTP_IDEMPOTENCY_KEY="j-1")
+
+    assert first.status_code == retry.status_code == 201
+    assert first.json() == retry.json()
+    assert Submission.objects.count() == 1
+
+
+def test_urlencoded_and_multipart_of_the_same_fields_are_the_same_post(client, form):
+    url = f"/api/v1/forms/{form.key}/submissions/"
+
+    first = client.post(url, "email=ann%40example.com&company=Acme",
+                        content_type="application/x-www-form-urlencoded",
+                        HTTP_IDEMPOTENCY_KEY="u-1")
+    retry = _multipart(client, url, {"company": "Acme", "email": "ann@example.com"}, "b",
+                       HTTP_IDEMPOTENCY_KEY="u-1")
+
+    assert first.json() == retry.json()
+    assert Submission.objects.count() == 1

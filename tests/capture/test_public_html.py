@@ -104,3 +104,70 @@ def test_the_rate_limit_is_a_429_with_retry_after(client, form, settings):
 
     assert response.status_code == 429
     assert int(response["Retry-After"]) >= 1
+
+
+# --- Hidden fields take their values from the page's address ------------------------------
+
+
+@pytest.fixture
+def tagged(form):
+    from tests.factories import FormFieldFactory
+
+    FormFieldFactory(form=form, name="utm_source", type="hidden", default="website",
+                     maps_to="attributes.utm_source", position=5)
+    FormFieldFactory(form=form, name="campaign", type="hidden", default="",
+                     maps_to="attributes.utm_campaign", position=6)
+    FormFieldFactory(form=form, name="gclid", type="hidden", position=7)
+    return form
+
+
+def test_a_hidden_field_takes_the_query_parameter_of_its_name_from_the_page(client, tagged):
+    client.post(f"/f/{tagged.key}/", {
+        "email": "ann@example.com", "utm_source": "website",  # the default, as drawn
+        "_lh_page": "https://www.example.com/ebook?utm_source=google&utm_campaign=spring"
+                    "&gclid=abc123",
+    })
+
+    submission = Submission.objects.get()
+    assert (submission.data["utm_source"], submission.data["gclid"]) == ("google", "abc123")
+    # "campaign" maps to attributes.utm_campaign, so it takes utm_campaign.
+    assert submission.data["campaign"] == "spring"
+    assert Lead.objects.get().attributes == {"utm_source": "google", "utm_campaign": "spring"}
+
+
+def test_without_the_parameter_a_hidden_field_keeps_its_default(client, tagged):
+    client.post(f"/f/{tagged.key}/", {"email": "ann@example.com",
+                                      "_lh_page": "https://www.example.com/ebook?x=1"})
+
+    data = Submission.objects.get().data
+    assert (data["utm_source"], data["campaign"], data["gclid"]) == ("website", "", "")
+
+
+def test_a_value_other_than_the_default_is_kept(client, tagged):
+    client.post(f"/f/{tagged.key}/", {"email": "ann@example.com", "utm_source": "partner",
+                                      "_lh_page": "https://www.example.com/?utm_source=google"})
+
+    assert Submission.objects.get().data["utm_source"] == "partner"
+
+
+def test_an_unstorable_parameter_is_no_error_the_visitor_sees(client, tagged):
+    response = client.post(f"/f/{tagged.key}/", {
+        "email": "ann@example.com", "_lh_page": "https://www.example.com/?gclid=%00%00"})
+
+    assert response.status_code == 303
+    assert Submission.objects.get().data["gclid"] == ""
+
+
+def test_the_hosted_page_passes_its_own_query_string_on(client, tagged):
+    import re
+    from html import unescape
+
+    html = client.get(f"/f/{tagged.key}/?utm_source=newsletter").content.decode()
+    page_url = unescape(re.search(r'name="_lh_page" value="([^"]*)"', html).group(1))
+
+    client.post(f"/f/{tagged.key}/", {"email": "ann@example.com", "utm_source": "website",
+                                      "_lh_page": page_url})
+
+    lead = Lead.objects.get()
+    assert lead.attributes["utm_source"] == "newsletter"
+    assert lead.first_utm_source == "newsletter"

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from capture.models import Activity, FormViews, Lead, Submission
 from capture.services.pages import page_create, variant_create
-from tests.factories import FormFactory, FormFieldFactory
+from tests.factories import FormFactory, FormFieldFactory, LeadFactory
 from tests.websites import OtherOriginSite
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -172,3 +172,77 @@ def test_the_embed_retries_a_failed_post_with_the_same_key_and_solves_proof_of_w
         ".hasAttribute('data-lh-rendered')"
     )
     assert urlsplit(submission.attribution["landing_url"]).netloc == urlsplit(site.origin).netloc
+
+
+def test_the_hosted_page_asks_which_fields_a_typed_email_still_needs(page, live_server):
+    """public-form.js, as the embed does: an email that is a known lead's shows the
+    fields that lead has not answered, hiding the rest (they post nothing)."""
+    form = FormFactory(with_fields=True, min_seconds=0, progressive_profiling=True,
+                       max_fields=2)
+    FormFieldFactory(form=form, name="job", maps_to="job_title", label="Job", position=4)
+    LeadFactory(email="ann@example.com", first_name="Ann", company="Acme", job_title="")
+
+    page.goto(f"/f/{form.key}/")
+    expect(page.get_by_label("First name")).to_be_visible()
+    expect(page.get_by_label("Topic")).to_be_hidden()
+    page.get_by_label("Email").fill("ann@example.com")
+    page.get_by_label("Email").blur()  # "change"
+
+    expect(page.get_by_label("Topic")).to_be_visible()
+    expect(page.get_by_label("Job")).to_be_hidden()  # max_fields: email and one more
+    expect(page.get_by_label("First name")).to_be_hidden()
+    expect(page.get_by_label("Company")).to_be_hidden()
+    page.get_by_label("Topic").select_option("b")
+    page.get_by_role("button", name="Submit").click()
+
+    expect(page.get_by_test_id("thank-you")).to_be_visible()
+    submission = Submission.objects.get()
+    assert submission.data["first_name"] == ""  # hidden, so disabled: nothing posted
+    lead = Lead.objects.get()
+    assert (lead.first_name, lead.company, lead.attributes) == ("Ann", "Acme", {"topic": "b"})
+    # LeadHub's own cookie now knows this browser: the next visit starts from there.
+    cookie = next(c for c in page.context.cookies() if c["name"] == "lh_vid")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    page.goto(f"/f/{form.key}/")
+    expect(page.get_by_label("Topic")).to_be_hidden()  # answered now
+    expect(page.get_by_label("Job")).to_be_visible()
+    expect(page.get_by_label("First name")).to_be_hidden()
+
+
+def test_the_plain_snippet_tells_leadhub_the_page_and_its_utm_parameters(
+    page, live_server, site
+):
+    from capture.views.forms import html_snippet
+
+    form = FormFactory(with_fields=True, allowed_origins=[site.origin],
+                       thank_you_message="Thanks from the snippet!")
+    FormFieldFactory(form=form, name="utm_source", type="hidden", default="website",
+                     maps_to="attributes.utm_source", position=5)
+    site.html = ("<!doctype html><html><head><title>Partner</title></head><body>"
+                 f"{html_snippet(form, form.fields.all())}</body></html>")
+
+    page.goto(site.origin + "/ebook?utm_source=news&utm_campaign=spring")
+    page.get_by_label("Email").fill("ann@example.com")
+    page.get_by_role("button", name="Submit").click()
+
+    expect(page.get_by_text("Thanks from the snippet!")).to_be_visible()
+    lead = Lead.objects.get()
+    assert (lead.first_utm_source, lead.first_utm_campaign) == ("news", "spring")
+    assert lead.first_landing_url == site.origin + "/ebook?utm_source=news&utm_campaign=spring"
+    assert lead.attributes == {"utm_source": "news"}  # the hidden field, from the page
+    assert Submission.objects.get().channel == "html"
+
+
+def test_the_embed_thanks_a_visitor_whose_post_was_filed_as_spam(page, live_server, site):
+    form = FormFactory(min_seconds=3600, allowed_origins=[site.origin],
+                       thank_you_message="Thanks — we'll be in touch!")
+    site.html = embed_page(live_server, form)
+
+    page.goto(site.origin + "/")
+    page.get_by_label("Email").fill("bot@example.com")
+    page.get_by_role("button", name="Submit").click()
+
+    expect(page.get_by_text("Thanks — we'll be in touch!")).to_be_visible()
+    submission = Submission.objects.get()
+    assert submission.is_spam and "after the form was shown" in submission.spam_reason
+    assert not Lead.objects.exists()
