@@ -6,7 +6,9 @@
  * Posts each page view (on load and on single-page-app navigation) to LeadHub's
  * /api/v1/events/. The visitor id LeadHub issues with the first answer is kept in a
  * first-party cookie, lh_vid, on this website's own domain; LeadHub's form embed sends it
- * with a submission, which lets LeadHub attach the earlier page views to the new lead.
+ * with a submission, and so does a plain HTML form posting to LeadHub (/f/<key>/): the
+ * snippet adds a hidden _lh_vid field as the form is submitted. That lets LeadHub attach
+ * the earlier page views to the new lead.
  * No dependencies; sends text/plain JSON (a "simple" cross-site request: no preflight). */
 (function () {
   "use strict";
@@ -76,6 +78,22 @@
   }
 
   function later() { setTimeout(pageView, 0); } // after the app has set the new title
+
+  // Plain HTML forms that post to LeadHub carry the visitor id, as the embed does.
+  var origin = endpoint.replace(/\/api\/v1\/events\/$/, "");
+  document.addEventListener("submit", function (event) {
+    var form = event.target, visitor = readVisitor();
+    var action = form && form.getAttribute && form.action;
+    if (!visitor || typeof action !== "string" || action.indexOf(origin + "/f/") !== 0) return;
+    var input = form.querySelector("input[name='_lh_vid']");
+    if (!input) {
+      input = document.createElement("input");
+      input.type = "hidden";
+      input.name = "_lh_vid";
+      form.appendChild(input);
+    }
+    input.value = visitor;
+  }, true);
 
   var history = window.history;
   if (history && history.pushState) {

@@ -110,3 +110,30 @@ def test_without_the_option_it_tracks_whatever_the_browser_says(page, live_serve
 
     assert sent.value.status == 201
     assert VisitorEvent.objects.count() == 1
+
+
+def test_a_plain_html_form_to_leadhub_carries_the_visitor_id_from_the_snippet(
+    page, live_server, website
+):
+    # No embed: the copy-paste HTML snippet posts straight to /f/<key>/. t.js adds the
+    # visitor id as the form is submitted, so the earlier page views still count.
+    site = TrackingSiteFactory(allowed_origins=[website.origin])
+    form = FormFactory(with_fields=True, allowed_origins=[website.origin], min_seconds=0)
+    plain = (f'<form method="post" action="{live_server.url}/f/{form.key}/">'
+             '<label>Email <input type="email" name="email"></label>'
+             '<button type="submit">Send</button></form>')
+    website.html = page_html(live_server, site, extra="").replace("</body>", plain + "</body>")
+
+    with page.expect_response(is_page_view):
+        page.goto(website.origin + "/pricing")
+    page.wait_for_function("document.cookie.includes('lh_vid=')")
+
+    page.get_by_label("Email").fill("pia@example.com")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Send").click()
+    expect(page.locator("body")).to_contain_text("Thank")
+
+    lead = Lead.objects.get(email="pia@example.com")
+    views = Activity.objects.filter(lead=lead, kind=ActivityKind.PAGE_VIEWED)
+    assert [v.data["url"] for v in views] == [website.origin + "/pricing"]
+    assert Visitor.objects.get().lead == lead
