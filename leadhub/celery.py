@@ -34,6 +34,14 @@ app.conf.beat_schedule = {
         "task": "scoring.tasks.scores_decay",
         "schedule": 3600.0,
     },
+    # Rescore outbox: a queued rescore whose tasks never reached the broker (it was down
+    # when the job committed) or were lost is sent again, so it cannot stay queued for
+    # ever; sending twice is harmless (workers claim batches). One indexed query.
+    "scoring.redispatch-queued-rescores": {
+        "task": "scoring.tasks.rescores_redispatch",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     # Nurture dispatcher: due drip steps are rows in the database (not Celery countdowns,
     # which a broker's visibility timeout would run twice); this claims and sends them.
     # Every 5 s keeps the lag from due time to send small; runs overlap safely (SKIP

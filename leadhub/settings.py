@@ -384,6 +384,10 @@ SCORING_RESCORE_HOOKS = env.list("SCORING_RESCORE_HOOKS",
 SCORING_RESCORE_BATCH_LEADS = env.int("SCORING_RESCORE_BATCH_LEADS", default=50_000)
 SCORING_RESCORE_WORKERS = env.int("SCORING_RESCORE_WORKERS", default=2)
 SCORING_RESCORE_TASK_SECONDS = env.int("SCORING_RESCORE_TASK_SECONDS", default=120)
+# A queued rescore whose tasks have not started this many seconds after they were sent
+# (lost in a broker outage) is sent again, by the next request or the minute's sweep.
+SCORING_RESCORE_REDISPATCH_SECONDS = env.int("SCORING_RESCORE_REDISPATCH_SECONDS",
+                                             default=300)
 if (SCORING_RESCORE_BATCH_LEADS < 1000 or SCORING_RESCORE_WORKERS < 1
         or SCORING_RESCORE_TASK_SECONDS < 1):
     raise ImproperlyConfigured(

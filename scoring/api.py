@@ -1,6 +1,6 @@
 """The scoring API: ``scoring/rules/`` (CRUD), ``scoring/categories/``,
-``scoring/settings/`` (grade bands and the MQL threshold), ``scoring/rescore/`` (start a
-full rescore; follow its progress) and ``leads/<id>/score/`` (a lead's breakdown).
+``scoring/settings/`` (grade bands and the MQL threshold), ``scoring/rescore/`` (recent
+rescores; start one; follow its progress) and ``leads/<id>/score/`` (a lead's breakdown).
 
 Marketers and admins (``leadhub.manage_scoring``) change rules and settings; anyone who
 may see leads (sales reps too) reads them; users without a role get 403. Thin adapters:
@@ -87,7 +87,8 @@ RULE_WRITES = (
                                             404: NOT_FOUND, **ERRORS_WRITES}),
     destroy=extend_schema(
         summary="Delete a rule (and what it earned)",
-        description="Queues a full rescore, which takes the rule's points off the scores.",
+        description="The rule is gone at once. Its points come off the scores in the full "
+                    "rescore this queues (each drop recorded as that rescore's change).",
         responses={204: None, 404: NOT_FOUND, **ERRORS_ALWAYS},
     ),
 )
@@ -103,7 +104,8 @@ class RuleViewSet(viewsets.ModelViewSet):
     default_ordering = "position"
 
     def _job_id(self) -> int | None:
-        job = selectors.rescore_job_active()
+        # The job the change joined (or made): the one not started yet, not one running.
+        job = selectors.rescore_job_queued()
         return job.pk if job else None
 
     def create(self, request, *args, **kwargs):
@@ -194,23 +196,37 @@ class ScoringSettingsView(APIView):
         with transaction.atomic():
             before = current.rules_stamp
             updated = services.settings_update(actor=request.user, **serializer.validated_data)
-            job = selectors.rescore_job_active() if updated.rules_stamp != before else None
+            job = selectors.rescore_job_queued() if updated.rules_stamp != before else None
         return Response(ScoringSettingsSerializer(
             updated, context={"rescore_job": job.pk if job else None}).data)
 
 
-class RescoreStart(APIView):
-    permission_classes = [ScoringPermission]
-    parser_classes = [JSONParser]
-
-    @extend_schema(
+@extend_schema_view(
+    get=extend_schema(
+        summary="List recent rescores",
+        description="Rescore jobs, newest first, with their progress.",
+        responses={200: RescoreJobSerializer(many=True), 400: BAD_REQUEST, 404: NOT_FOUND,
+                   **ERRORS_ALWAYS},
+    ),
+    post=extend_schema(
         summary="Start a full rescore",
-        description="Rescores every lead from its activities with the current rules (a "
-                    "rescore still queued is shared, not doubled). Answers at once; follow "
-                    "the job at its Location.",
+        description="Rescores every lead from its activities with the current rules. A "
+                    "rescore still queued is shared, not doubled: it is answered, and its "
+                    "tasks are sent to the workers again if they never reached them. "
+                    "Answers at once; follow the job at its Location.",
         request=RescoreRequestSerializer,
         responses={202: RescoreJobSerializer, 400: BAD_REQUEST, **ERRORS_WRITES},
-    )
+    ),
+)
+class RescoreList(generics.ListAPIView):
+    serializer_class = RescoreJobSerializer
+    permission_classes = [ScoringPermission]
+    parser_classes = [JSONParser]
+    filter_backends = []
+    queryset = RescoreJob.objects.all()
+    orderings = {"-created_at": ("-created_at", "-id")}
+    default_ordering = "-created_at"
+
     def post(self, request):
         serializer = RescoreRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -251,7 +267,7 @@ urlpatterns = [
     *router.urls,
     path("scoring/categories/", CategoryList.as_view(), name="scoring-categories"),
     path("scoring/settings/", ScoringSettingsView.as_view(), name="scoring-settings"),
-    path("scoring/rescore/", RescoreStart.as_view(), name="scoring-rescore"),
+    path("scoring/rescore/", RescoreList.as_view(), name="scoring-rescore"),
     path("scoring/rescore/<id:pk>/", RescoreDetail.as_view(), name="scoring-rescore-detail"),
     path("leads/<id:lead_id>/score/", LeadScoreView.as_view(), name="lead-score"),
 ]

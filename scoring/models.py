@@ -17,6 +17,7 @@ Everything here is written by ``scoring.services`` only.
 """
 
 import secrets
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -56,6 +57,14 @@ class RuleQuerySet(models.QuerySet):
         return self.filter(active=True)
 
 
+class RuleManager(models.Manager.from_queryset(RuleQuerySet)):
+    """The rules that exist: not those deleted and waiting for the rescore that takes
+    their points off (``Rule.all_objects`` has those too, for the engine)."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
 class Rule(models.Model):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=10, choices=RuleKind.choices)
@@ -84,8 +93,14 @@ class Rule(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Set when a marketer deletes the rule. The row and its contributions stay until a
+    # rescore has taken its points off every lead (recorded as that rescore's change);
+    # deleting them at once would let the next unrelated activity record the drop as
+    # its own. Deleted rules are inactive and hidden from ``Rule.objects``.
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
-    objects = RuleQuerySet.as_manager()
+    objects = RuleManager()
+    all_objects = RuleQuerySet.as_manager()
 
     class Meta:
         ordering = ["position", "id"]
@@ -125,12 +140,12 @@ class Rule(models.Model):
         return self.kind == RuleKind.BEHAVIOR
 
 
-class BehaviorRuleManager(models.Manager.from_queryset(RuleQuerySet)):
+class BehaviorRuleManager(RuleManager):
     def get_queryset(self):
         return super().get_queryset().filter(kind=RuleKind.BEHAVIOR)
 
 
-class FitRuleManager(models.Manager.from_queryset(RuleQuerySet)):
+class FitRuleManager(RuleManager):
     def get_queryset(self):
         return super().get_queryset().filter(kind=RuleKind.FIT)
 
@@ -234,6 +249,8 @@ class ScoreContribution(models.Model):
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="+",
                              db_index=False)
+    # CASCADE only when a rule's row is purged, after a rescore took its points off
+    # (scoring.services.rules.rule_delete marks it deleted; the rescore removes these).
     rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="contributions",
                              db_index=False)
     activity = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="+",
@@ -288,6 +305,13 @@ class LeadScore(models.Model):
         return f"Scoring state of lead {self.lead_id}"
 
 
+def rescore_redispatch_after() -> timedelta:
+    """How long a queued rescore's tasks may wait to be picked up before they are sent
+    again: long enough for busy workers to reach them (a run takes up to
+    SCORING_RESCORE_TASK_SECONDS), short enough that lost tasks are not waited on long."""
+    return timedelta(seconds=settings.SCORING_RESCORE_REDISPATCH_SECONDS)
+
+
 class RescoreStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
@@ -298,7 +322,12 @@ class RescoreStatus(models.TextChoices):
 class RescoreJob(models.Model):
     """A full rescore of every lead, cut into batches of lead ids (RescoreBatch) that
     workers claim one at a time: it reports progress, several workers can share it, and
-    a worker killed mid-batch leaves that batch to be done again."""
+    a worker killed mid-batch leaves that batch to be done again.
+
+    Its status follows the batches: done when every batch is done (whatever a worker
+    that gave up said), failed when a worker gave up and left batches undone with no
+    other worker on the job. A failed job is resumed by any run of it (``manage.py
+    rescore --job``, a task still queued for it), which makes it running again."""
 
     status = models.CharField(max_length=10, choices=RescoreStatus.choices,
                               default=RescoreStatus.QUEUED)
@@ -319,6 +348,9 @@ class RescoreJob(models.Model):
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # When its Celery tasks were last handed to the broker (None: never, e.g. the broker
+    # was down). A queued job is sent again when this is None or old: see dispatch_due.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -344,6 +376,12 @@ class RescoreJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (RescoreStatus.DONE, RescoreStatus.FAILED)
+
+    def dispatch_due(self, now: datetime) -> bool:
+        """Queued, and its tasks never reached the broker or have waited so long that
+        they were probably lost: they should be sent (again)."""
+        return self.status == RescoreStatus.QUEUED and (
+            self.dispatched_at is None or self.dispatched_at <= now - rescore_redispatch_after())
 
 
 class RescoreBatch(models.Model):

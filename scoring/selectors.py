@@ -16,15 +16,17 @@ from typing import Any
 from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from capture.models import Activity, Lead, Stage
 from scoring.engine import sql as engine
 from scoring.engine.dialect import JsonRef
-from scoring.engine.rules import RuleSpec, Snapshot, assign, snapshot_load
+from scoring.engine.rules import RuleSpec, Snapshot, assign, fires, snapshot_load
 from scoring.models import (
     LeadScore,
     RescoreJob,
+    RescoreStatus,
     Rule,
     RuleKind,
     ScoreCategory,
@@ -55,8 +57,14 @@ class RuleLine:
     category_name: str
     points: int  # what it adds now (unexpired)
     times: int  # contributions that earned points, expired ones included
-    unearned: int  # matches over the cap, or that did not complete a count
+    unearned: int  # matches that earned nothing: over_cap + short_of_count
     contributions: list[ContributionLine] = field(default_factory=list)
+    over_cap: int = 0  # fired the rule after it had earned max_times
+    short_of_count: int = 0  # count rules: matches that did not complete the count
+    max_times: int | None = None
+    count: int | None = None
+    window_days: int | None = None
+    deleted: bool = False  # deleted; the rescore it queued takes these points off
 
 
 @dataclass
@@ -97,9 +105,13 @@ def lead_score_breakdown(lead: Lead, *, now: datetime | None = None,
     rows = (ScoreContribution.objects.filter(lead_id=lead.pk)
             .select_related("rule__category", "activity")
             .only("points", "occurred_at", "expires_at", "activity_id", "activity__kind",
-                  "rule_id", "rule__name", "rule__category__key", "rule__category__name")
+                  "rule_id", "rule__name", "rule__kind", "rule__max_times", "rule__count",
+                  "rule__window_days", "rule__deleted_at", "rule__category__key",
+                  "rule__category__name")
             .order_by("rule_id", "-occurred_at", "-activity_id"))
     lines: dict[int, RuleLine] = {}
+    unearned: dict[int, set[int]] = {}  # per rule, the activities whose match earned nothing
+    times: dict[int, list] = {}  # per rule, its matches' times, newest first
     for c in rows:
         line = lines.get(c.rule_id)
         if line is None:
@@ -107,9 +119,12 @@ def lead_score_breakdown(lead: Lead, *, now: datetime | None = None,
             line = lines[c.rule_id] = RuleLine(
                 rule_id=c.rule_id, name=c.rule.name, category=category.key if category else "",
                 category_name=category.name if category else "", points=0, times=0,
-                unearned=0)
+                unearned=0, max_times=c.rule.max_times, count=c.rule.count,
+                window_days=c.rule.window_days, deleted=c.rule.deleted_at is not None)
+        times.setdefault(c.rule_id, []).append(c.occurred_at)
         if not c.points:
             line.unearned += 1
+            unearned.setdefault(c.rule_id, set()).add(len(times[c.rule_id]) - 1)
             continue
         expired = c.expires_at is not None and c.expires_at <= now
         line.times += 1
@@ -120,6 +135,8 @@ def lead_score_breakdown(lead: Lead, *, now: datetime | None = None,
                 activity_id=c.activity_id, activity_kind=c.activity.kind,
                 occurred_at=c.occurred_at, points=c.points, expires_at=c.expires_at,
                 expired=expired))
+    for rule_id, positions in unearned.items():
+        _unearned_split(lines[rule_id], times[rule_id], positions)
     state = LeadScore.objects.filter(pk=lead.pk).first()
     subtotals = state.categories if state else {}
     categories = [CategoryLine(k.key, k.name, subtotals.get(k.key, 0))
@@ -134,6 +151,21 @@ def lead_score_breakdown(lead: Lead, *, now: datetime | None = None,
                      key=lambda line: (-abs(line.points), line.rule_id)),
         fit=fit,
     )
+
+
+def _unearned_split(line: RuleLine, newest_first: list, positions: set[int]) -> None:
+    """Why the matches at ``positions`` (in ``newest_first``) earned nothing: a plain
+    rule's were over its cap; a count rule's either did not complete the count or
+    completed it after the rule had earned max_times (which firing is which follows
+    from the matches' times, as the engine decides it: engine.rules.fires)."""
+    if line.count is None or not line.window_days:
+        line.over_cap = len(positions)
+        return
+    fired = fires(list(reversed(newest_first)), count=line.count,
+                  window_days=line.window_days)
+    last = len(newest_first) - 1
+    line.over_cap = sum(1 for i in positions if fired[last - i])
+    line.short_of_count = len(positions) - line.over_cap
 
 
 # --- Unsaved rules ------------------------------------------------------------------------
@@ -529,9 +561,16 @@ def rescore_job_latest() -> RescoreJob | None:
 
 
 def rescore_job_active() -> RescoreJob | None:
-    """The job the UI's progress bar follows: running, else queued."""
-    return (RescoreJob.objects.filter(status__in=["running", "queued"])
-            .order_by("status", "id").first())
+    """The job the UI's progress bar follows: the oldest running, else the queued one
+    (which waits for it)."""
+    running_first = Case(When(status=RescoreStatus.RUNNING, then=Value(0)), default=Value(1))
+    return (RescoreJob.objects.filter(status__in=[RescoreStatus.RUNNING, RescoreStatus.QUEUED])
+            .order_by(running_first, "id").first())
+
+
+def rescore_job_queued() -> RescoreJob | None:
+    """The job not started yet, which a rule or settings change joins (rescore_request)."""
+    return RescoreJob.objects.filter(status=RescoreStatus.QUEUED).order_by("id").first()
 
 
 def rules_for_kind(kind: str | None = None):

@@ -217,7 +217,14 @@ class RuleLineSerializer(serializers.Serializer):
     points = serializers.IntegerField(help_text="What the rule adds to the score now.")
     times = serializers.IntegerField(help_text="Activities that earned points (also expired).")
     unearned = serializers.IntegerField(
-        help_text="Matching activities that earned nothing (over the cap, or short of a count).")
+        help_text="Matching activities that earned nothing: over_cap + short_of_count.")
+    over_cap = serializers.IntegerField(
+        help_text="Matches that fired the rule after it had earned max_times.")
+    short_of_count = serializers.IntegerField(
+        help_text="Count rules: matches that did not complete the count within the window.")
+    deleted = serializers.BooleanField(
+        help_text="The rule was deleted: the rescore that deletion queued takes its points "
+                  "off.")
     contributions = ContributionLineSerializer(
         many=True, help_text="The activities that earned points, newest first (at most 50).")
 

@@ -487,3 +487,15 @@ class AssignmentRuleFactory(factory.django.DjangoModelFactory):
     def members(self, create, extracted, **kwargs):
         if create and extracted:
             self.members.set(extracted)
+
+
+class NotificationFactory(factory.django.DjangoModelFactory):
+    """An unread in-app notification: ``NotificationFactory(recipient=rep, lead=lead)``."""
+
+    class Meta:
+        model = "pipeline.Notification"
+
+    recipient = factory.SubFactory(SalesRepFactory)
+    lead = factory.SubFactory(LeadFactory)
+    kind = "mql_assigned"
+    text = factory.LazyAttribute(lambda n: f"{n.lead} became an MQL and is now yours.")

@@ -180,9 +180,11 @@ def snapshot_load(settings: ScoringSettings | None = None) -> Snapshot:
     """The active rules and settings, read now (no cache)."""
     settings = settings or ScoringSettings.objects.select_related("mql_category").get(
         pk=ScoringSettings.SINGLETON_ID)
-    rules = list(Rule.objects.select_related("category").order_by("position", "id"))
+    # Deleted rules too: their contributions count until a rescore removes them.
+    rules = list(Rule.all_objects.select_related("category").order_by("position", "id"))
     category_of = {r.pk: r.category.key for r in rules if r.category_id}
-    return snapshot_build([r for r in rules if r.active], settings, category_of)
+    return snapshot_build([r for r in rules if r.active and r.deleted_at is None], settings,
+                          category_of)
 
 
 _cache = threading.local()
@@ -230,20 +232,30 @@ class Earned:
     expires_at: datetime | None
 
 
+def fires(times: list[datetime], *, count: int | None, window_days: int | None
+          ) -> list[bool]:
+    """Whether each of one lead's matches of a rule (their times, ascending) fires it:
+    every match of a plain rule; for a count rule (``count`` within ``window_days``),
+    a match that makes the count within the window exactly ``count``."""
+    if count is None:
+        return [True] * len(times)
+    window = timedelta(days=window_days)
+    result = []
+    start = 0  # the first match inside the current match's window
+    for i, occurred_at in enumerate(times):
+        while times[start] < occurred_at - window:
+            start += 1
+        result.append((i - start + 1) == count)
+    return result
+
+
 def assign(rule: RuleSpec, matches: list[tuple[datetime, int]]) -> list[Earned]:
     """What each of one lead's matches of ``rule`` earns; ``matches`` are (occurred_at,
     activity id) sorted ascending. The reference for the SQL in scoring.engine.sql."""
     result = []
     firings = 0
-    window = timedelta(days=rule.window_days) if rule.window_days else None
-    start = 0  # the first match inside the current match's window
-    for i, (occurred_at, _) in enumerate(matches):
-        if rule.count is not None:
-            while matches[start][0] < occurred_at - window:
-                start += 1
-            fired = (i - start + 1) == rule.count
-        else:
-            fired = True
+    fired_at = fires([m[0] for m in matches], count=rule.count, window_days=rule.window_days)
+    for (occurred_at, _), fired in zip(matches, fired_at, strict=True):
         if fired:
             firings += 1
         earns = fired and (rule.max_times is None or firings <= rule.max_times)

@@ -2,7 +2,8 @@
 
 - rules: rule_create / rule_update / rule_delete, category_create, settings_update
 - incremental: activity_score_apply (the activity handler's work), lead_score_refresh
-- rescore: rescore_request, rescore_job_run, rescore_run_inline, scores_decay
+- rescore: rescore_request, rescore_job_dispatch, rescore_jobs_redispatch, rescore_job_run,
+  rescore_job_fail, rescore_run_inline, scores_decay
 """
 
 from scoring.services.incremental import (
@@ -14,8 +15,10 @@ from scoring.services.incremental import (
 )
 from scoring.services.rescore import (
     rescore_batch,
+    rescore_job_dispatch,
     rescore_job_fail,
     rescore_job_run,
+    rescore_jobs_redispatch,
     rescore_request,
     rescore_run_inline,
     scores_decay,
@@ -45,8 +48,10 @@ __all__ = [
     "lead_score_refresh",
     "lead_totals",
     "rescore_batch",
+    "rescore_job_dispatch",
     "rescore_job_fail",
     "rescore_job_run",
+    "rescore_jobs_redispatch",
     "rescore_request",
     "rescore_run_inline",
     "rule_create",

@@ -277,7 +277,7 @@ def _totals(by_rule: dict[int, tuple[int, datetime | None]],
     missing = set(by_rule) - set(category_of)
     if missing:
         category_of = {**category_of, **dict(
-            Rule.objects.filter(pk__in=missing).values_list("pk", "category__key"))}
+            Rule.all_objects.filter(pk__in=missing).values_list("pk", "category__key"))}
     subtotals: dict[str, int] = {}
     score, expiries = 0, []
     for rule_id, (points, next_expiry) in by_rule.items():

@@ -9,6 +9,11 @@ is cut into batches of lead-id ranges (RescoreBatch); a worker claims a pending 
 with SELECT … FOR UPDATE SKIP LOCKED and marks it done in the transaction that rescored
 it, so workers never share a batch, and one that dies leaves its batch pending for
 another. Rescoring a batch twice writes nothing the second time.
+
+So running a job's tasks twice is harmless, and a queued job whose tasks never reached
+the broker is sent again (rescore_job_dispatch) when a rescore is asked for again and by
+a sweep (rescore_jobs_redispatch). The job's status follows its batches: done when all
+are (rescore_job_fail fails it only when batches are left with no worker on them).
 """
 
 from __future__ import annotations
@@ -16,13 +21,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, connections, transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from capture.models import Lead
@@ -33,7 +39,9 @@ from scoring.models import (
     RescoreBatch,
     RescoreJob,
     RescoreStatus,
+    Rule,
     ScoringSettings,
+    rescore_redispatch_after,
 )
 from scoring.services import hooks
 from scoring.services.promote import mql_promote
@@ -56,39 +64,120 @@ def _workers() -> int:
 @transaction.atomic
 def rescore_request(*, requested_by=None, reason: str = "", dispatch: bool = True) -> RescoreJob:
     """A rescore of every lead: the queued job if one has not started yet (it will see
-    this change), else a new job, whose tasks are queued when the transaction commits."""
-    queued = (RescoreJob.objects.select_for_update()
-              .filter(status=RescoreStatus.QUEUED).order_by("id").first())
-    if queued is not None:
-        return queued
-    job = RescoreJob.objects.create(requested_by=requested_by, reason=reason[:200])
+    this change), else a new job. Its Celery tasks are sent when the transaction
+    commits: for a job already queued too, if they never reached the broker or look
+    lost (rescore_job_dispatch decides), so asking again gets a stuck job going."""
+    job = (RescoreJob.objects.select_for_update()
+           .filter(status=RescoreStatus.QUEUED).order_by("id").first())
+    if job is None:
+        job = RescoreJob.objects.create(requested_by=requested_by, reason=reason[:200])
     if dispatch:
-        from scoring.tasks import rescore_run
+        job_id = job.pk
 
         def send() -> None:
-            for _ in range(_workers()):
-                rescore_run.delay(job.pk)
+            rescore_job_dispatch(job_id=job_id)
 
-        # robust: the job row is committed; if the broker is down, `manage.py rescore
-        # --job <id>` or the next request runs it.
+        # robust: the job row is committed whatever the broker does; if it is down, the
+        # next request or the sweep (rescore_jobs_redispatch, every minute) sends them.
         transaction.on_commit(send, robust=True)
     return job
 
 
+def rescore_job_dispatch(*, job_id: int, now: datetime | None = None) -> bool:
+    """Send a queued job's tasks (SCORING_RESCORE_WORKERS of them) if they are due
+    (RescoreJob.dispatch_due: never sent, or sent so long ago that they were probably
+    lost). Returns whether they were sent.
+
+    Claimed with a conditional update, so of two callers at one moment (a request and
+    the sweep) only one sends. Sending twice is harmless all the same: every task claims
+    its batches (SKIP LOCKED, marked done in the transaction that rescored them), and
+    one that finds none left has nothing to do."""
+    now = now or timezone.now()
+    due = Q(dispatched_at__isnull=True) | Q(dispatched_at__lte=now - rescore_redispatch_after())
+    claimed = RescoreJob.objects.filter(due, pk=job_id, status=RescoreStatus.QUEUED).update(
+        dispatched_at=now)
+    if not claimed:
+        return False
+    from scoring.tasks import rescore_run
+
+    try:
+        for _ in range(_workers()):
+            rescore_run.delay(job_id)
+    except Exception:
+        # The broker did not take them: the next request or sweep tries again at once,
+        # instead of waiting for this claim to look lost.
+        RescoreJob.objects.filter(pk=job_id, dispatched_at=now).update(dispatched_at=None)
+        raise
+    return True
+
+
+def rescore_jobs_redispatch(*, now: datetime | None = None) -> int:
+    """The sweep (beat, leadhub/celery.py): send the tasks of queued jobs again whose
+    tasks never reached the broker (it was down when they were queued) or were lost on
+    the way. Returns how many jobs were sent."""
+    now = now or timezone.now()
+    due = Q(dispatched_at__isnull=True) | Q(dispatched_at__lte=now - rescore_redispatch_after())
+    ids = list(RescoreJob.objects.filter(due, status=RescoreStatus.QUEUED).order_by("id")
+               .values_list("pk", flat=True))
+    return sum(rescore_job_dispatch(job_id=job_id, now=now) for job_id in ids)
+
+
+# A Postgres advisory lock per job ("SR"): every worker running the job holds it shared
+# for the whole run (across its batch transactions), so a worker that gives up can tell
+# whether another is still on the job. A killed worker's lock goes with its connection.
+JOB_LOCK_NAMESPACE = 0x5352
+
+
+def _job_lock_key(job_id: int) -> list[int]:
+    return [JOB_LOCK_NAMESPACE, job_id & 0x7FFFFFFF]
+
+
+@contextmanager
+def _working_on(job_id: int) -> Iterator[None]:
+    if connection.vendor != "postgresql":
+        yield  # SQLite: one writer, and no such locks; see _others_working
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock_shared(%s, %s)", _job_lock_key(job_id))
+    try:
+        yield
+    finally:
+        # A broken connection took its session, and the lock, with it.
+        if connection.is_usable():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock_shared(%s, %s)",
+                               _job_lock_key(job_id))
+
+
+def _others_working(job_id: int) -> bool:
+    """Whether another worker is running the job now (call in a transaction). Postgres:
+    does anyone hold its lock (an exclusive try, released at commit; a worker starting
+    meanwhile waits for it). SQLite cannot tell: no, and a worker still running makes
+    the job running again at its next batch."""
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", _job_lock_key(job_id))
+        (free,) = cursor.fetchone()
+    return not free
+
+
 def _start(job_id: int) -> RescoreJob | None:
-    """Start a queued job: cut it into batches. A job already started is returned as
-    it is (another worker, or a redelivered task, started it)."""
+    """Start a job not started yet (queued, or failed before it started): cut it into
+    batches. A job already started is returned as it is (another worker, or a
+    redelivered task, started it)."""
     with transaction.atomic():
         job = RescoreJob.objects.select_for_update().filter(pk=job_id).first()
-        if job is None or job.status != RescoreStatus.QUEUED:
+        if job is None or job.started_at is not None:
             return job
         stamp = ScoringSettings.objects.values_list("rules_stamp", flat=True).get(
             pk=ScoringSettings.SINGLETON_ID)
         job.status, job.started_at, job.rules_stamp = RescoreStatus.RUNNING, timezone.now(), stamp
+        job.finished_at, job.error = None, ""
         job.total = Lead.objects.count()
         job.last_lead_id = Lead.objects.aggregate(m=Max("id"))["m"] or 0
-        job.save(update_fields=["status", "started_at", "rules_stamp", "total",
-                                "last_lead_id"])
+        job.save(update_fields=["status", "started_at", "rules_stamp", "finished_at", "error",
+                                "total", "last_lead_id"])
         RescoreBatch.objects.bulk_create(
             [RescoreBatch(job=job, lo=lo, hi=hi) for lo, hi in _ranges(job.last_lead_id)])
         with connection.cursor() as cursor:
@@ -126,21 +215,23 @@ def rescore_job_run(
     nothing more from this worker (finished, gone, or its last batches are being done
     by others), False when there is more to do. ``promote=False`` records who meets
     the MQL threshold but moves nobody and calls no SCORING_RESCORE_HOOKS (demo data)."""
-    job = _start(job_id)
-    if job is None or job.is_finished:
-        return True
     started = time.monotonic()
-    while True:
-        claimed = _batch_run(job.pk, promote=promote, timings=timings)
-        if claimed is None:  # nothing pending: finished, or the rest is being done
-            job = _finish_if_done(job.pk)
-            if progress and job:
-                progress(job)
+    with _working_on(job_id):
+        job = _start(job_id)
+        if job is None or job.status == RescoreStatus.DONE:
             return True
-        if progress:
-            progress(RescoreJob.objects.get(pk=job.pk))
-        if seconds is not None and time.monotonic() - started >= seconds:
-            return False
+        # A failed job is resumed: its undone batches are claimed like any others.
+        while True:
+            claimed = _batch_run(job.pk, promote=promote, timings=timings)
+            if claimed is None:  # nothing pending: finished, or the rest is being done
+                job = _finish_if_done(job.pk)
+                if progress and job:
+                    progress(job)
+                return True
+            if progress:
+                progress(RescoreJob.objects.get(pk=job.pk))
+            if seconds is not None and time.monotonic() - started >= seconds:
+                return False
 
 
 def _batch_run(job_id: int, *, promote: bool, timings: engine.Timings) -> RescoreBatch | None:
@@ -163,31 +254,59 @@ def _batch_run(job_id: int, *, promote: bool, timings: engine.Timings) -> Rescor
             done=F("done") + result.leads, scores_changed=F("scores_changed") +
             result.scores_changed, grades_changed=F("grades_changed") + result.grades_changed,
             promoted=F("promoted") + result.promoted)
+        # A worker that gave up marked the job failed, unaware of this one (it was
+        # between batches, or on SQLite): it is running again.
+        RescoreJob.objects.filter(pk=job_id, status=RescoreStatus.FAILED).update(
+            status=RescoreStatus.RUNNING, finished_at=None)
         return batch
 
 
 def _finish_if_done(job_id: int) -> RescoreJob | None:
+    """Mark the job done if every batch is (also a job a worker gave up on: another did
+    its batches), and purge the rules it has finished deleting."""
     with transaction.atomic():
         job = RescoreJob.objects.select_for_update().filter(pk=job_id).first()
-        if job is None or job.is_finished:
+        if job is None or job.status == RescoreStatus.DONE or job.started_at is None:
             return job
         if RescoreBatch.objects.filter(job_id=job_id, done=False).exists():
             return job  # a batch another worker is on: it finishes the job
-        job.status, job.finished_at = RescoreStatus.DONE, timezone.now()
+        job.status, job.finished_at, job.error = RescoreStatus.DONE, timezone.now(), ""
         job.done = job.total
-        job.save(update_fields=["status", "finished_at", "done"])
-        stamp = ScoringSettings.objects.values_list("rules_stamp", flat=True).get(
-            pk=ScoringSettings.SINGLETON_ID)
+        job.save(update_fields=["status", "finished_at", "error", "done"])
+        # Locked: a rule change in progress (it stamps this row) commits first, and is
+        # seen here, or waits for this transaction.
+        stamp = ScoringSettings.objects.select_for_update().values_list(
+            "rules_stamp", flat=True).get(pk=ScoringSettings.SINGLETON_ID)
         if stamp != job.rules_stamp:
             # Rules changed after this job had started: some batches used the old ones.
             transaction.on_commit(
                 lambda: rescore_request(reason=f"rules changed during #{job_id}"))
+        else:
+            # Every batch ran with the rules as they are: the deleted rules' points are
+            # off every lead (leads made since then never matched them), so their rows
+            # can go, with the contributions no lead counts any more.
+            Rule.all_objects.filter(deleted_at__isnull=False).delete()
         return job
 
 
-def rescore_job_fail(*, job_id: int, error: str) -> None:
-    RescoreJob.objects.filter(pk=job_id).exclude(status=RescoreStatus.DONE).update(
-        status=RescoreStatus.FAILED, error=error[:5000], finished_at=timezone.now())
+def rescore_job_fail(*, job_id: int, error: str) -> RescoreJob | None:
+    """A worker gave up on the job: its task ran out of retries, or hit an error that is
+    not retried. The batch it was on rolled back, so it is pending again. The job is
+    failed only if batches are left undone with no other worker on it; while another
+    runs, that one carries on (and does the batch again); if none is left, it is done."""
+    with transaction.atomic():
+        job = RescoreJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status == RescoreStatus.DONE:
+            return job
+        undone = job.started_at is None or RescoreBatch.objects.filter(
+            job_id=job_id, done=False).exists()
+        job.error = error[:5000]
+        if undone and not _others_working(job_id):
+            job.status, job.finished_at = RescoreStatus.FAILED, timezone.now()
+        job.save(update_fields=["status", "finished_at", "error"])
+    if not undone:  # it gave up after the last batch (another worker did the rest)
+        return _finish_if_done(job_id)
+    return job
 
 
 def rescore_run_inline(*, requested_by=None, reason: str = "",
@@ -196,7 +315,9 @@ def rescore_run_inline(*, requested_by=None, reason: str = "",
                        timings: engine.Timings = engine.NO_TIMINGS) -> RescoreJob:
     """Create a job and run it here and now (``manage.py rescore``, the demo data), with
     ``workers`` threads (each its own database connection) on Postgres."""
-    job = RescoreJob.objects.create(requested_by=requested_by, reason=reason[:200])
+    # Dispatched to this process: the sweep has no tasks to send for it.
+    job = RescoreJob.objects.create(requested_by=requested_by, reason=reason[:200],
+                                    dispatched_at=timezone.now())
     rescore_job_threads(job_id=job.pk, workers=workers, progress=progress, promote=promote,
                         timings=timings)
     job.refresh_from_db()

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from capture.models import Grade
@@ -194,10 +195,14 @@ def rule_update(*, rule: Rule, actor=None, rescore: bool = True, **values: Any) 
 
 @transaction.atomic
 def rule_delete(*, rule: Rule, actor=None, rescore: bool = True) -> None:
-    """Delete a rule and what it earned; the rescore takes its points off the scores."""
-    name = rule.name
-    rule.delete()
-    _changed(actor, f"rule “{name}” deleted", rescore)
+    """Delete a rule: it is gone for everyone at once (lists, editor, API, the engine's
+    matching), and the rescore queued here takes its points off the scores, recording
+    each drop as that rescore's change. Its row and contributions stay until then (the
+    rescore purges them): removed now, the next unrelated activity scored before the
+    rescore would record the drop as its own."""
+    rule.deleted_at, rule.active = timezone.now(), False
+    rule.save(update_fields=["deleted_at", "active", "updated_at"])
+    _changed(actor, f"rule “{rule.name}” deleted", rescore)
 
 
 def _changed(actor, reason: str, rescore: bool) -> None:

@@ -1,9 +1,11 @@
 """Rescore progress: the fragment every scoring page shows (polled by htmx every second
-while a job is queued or running) and "Rescore now"."""
+while a job is queued or running) and "Rescore now" (also what sends a stuck queued
+job's tasks again)."""
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
@@ -20,6 +22,9 @@ def rescore_context(request) -> dict:
     return {
         "job": job,
         "job_active": active is not None,
+        # Queued, and its tasks never reached the workers or look lost: "Rescore now"
+        # sends them again (rescore_request), as the sweep does every minute.
+        "job_stuck": active is not None and active.dispatch_due(timezone.now()),
         "poll_seconds": POLL_SECONDS,
         "can_rescore": request.user.has_perm("leadhub.manage_scoring"),
     }

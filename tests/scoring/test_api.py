@@ -8,7 +8,13 @@ import time_machine
 
 from scoring import services
 from scoring.models import RescoreJob, RescoreStatus, Rule, ScoringSettings
-from tests.factories import ActivityFactory, FitRuleFactory, LeadFactory, RuleFactory
+from tests.factories import (
+    ActivityFactory,
+    FitRuleFactory,
+    LeadFactory,
+    RescoreJobFactory,
+    RuleFactory,
+)
 from tests.scoring.conftest import T0
 
 pytestmark = pytest.mark.django_db
@@ -282,6 +288,70 @@ def test_a_marketer_starts_a_rescore_and_follows_it(marketer_api, rep_api):
     assert (progress["status"], progress["total"], progress["done"], progress["percent"]) == (
         "done", 1, 1, 100.0)
     assert progress["reason"] == "new rules"
+
+
+def test_recent_rescores_are_listed_newest_first_a_page_at_a_time(rep_api, outsider_api,
+                                                                  api_client_for):
+    old, middle, new = (RescoreJobFactory(status=status, reason=reason) for status, reason in
+                        (("done", "one"), ("failed", "two"), ("queued", "three")))
+
+    response = rep_api.get(RESCORE, {"page_size": 2})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert [job["id"] for job in body["results"]] == [new.pk, middle.pk]
+    assert body["results"][0] == rep_api.get(f"{RESCORE}{new.pk}/").json()
+    assert body["previous"] is None and body["next"]
+    rest = rep_api.get(body["next"]).json()
+    assert [job["id"] for job in rest["results"]] == [old.pk] and rest["next"] is None
+    assert rep_api.get(RESCORE, {"ordering": "status"}).status_code == 400
+    assert outsider_api.get(RESCORE).status_code == 403
+    assert api_client_for(None).get(RESCORE).status_code == 401
+
+
+def test_asking_for_a_rescore_again_sends_a_stuck_queued_one_to_the_workers(
+    marketer_api, django_capture_on_commit_callbacks
+):
+    LeadFactory()
+    stuck = RescoreJobFactory(status="queued")  # its tasks never reached the broker
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = marketer_api.post(RESCORE, {}, format="json")
+
+    assert response.status_code == 202 and response.json()["id"] == stuck.pk
+    stuck.refresh_from_db()
+    assert stuck.status == RescoreStatus.DONE  # the tasks ran (eagerly, in tests)
+
+
+def test_a_rule_change_names_the_rescore_it_queued_not_one_running(marketer_api):
+    running = RescoreJobFactory(status="running")
+
+    body = marketer_api.post(RULES, PRICING, format="json").json()
+
+    queued = RescoreJob.objects.get(status=RescoreStatus.QUEUED)
+    assert body["rescore_job"] == queued.pk != running.pk
+    body = marketer_api.patch(SETTINGS, {"mql_score": 50}, format="json").json()
+    assert body["rescore_job"] == queued.pk
+
+
+def test_a_deleted_rule_is_gone_at_once_and_its_points_go_with_the_rescore(
+    marketer_api, rep_api
+):
+    with time_machine.travel(T0, tick=False):
+        rule = RuleFactory(conditions=[{"field": "url", "op": "contains", "value": "pricing"}],
+                           points=10, name="Pricing")
+        lead = LeadFactory()
+        ActivityFactory(lead=lead, data={"url": "/pricing"}, occurred_at=T0)
+        services.rescore_run_inline()
+
+        assert marketer_api.delete(rule_url(rule)).status_code == 204
+
+        assert marketer_api.get(rule_url(rule)).status_code == 404
+        assert marketer_api.get(RULES).json()["results"] == []
+        (line,) = rep_api.get(f"/api/v1/leads/{lead.pk}/score/").json()["rules"]
+        assert (line["rule"], line["points"], line["deleted"]) == (rule.pk, 10, True)
+        services.rescore_job_run(job_id=RescoreJob.objects.get(status="queued").pk)
+        assert rep_api.get(f"/api/v1/leads/{lead.pk}/score/").json()["rules"] == []
 
 
 def test_reps_cannot_start_a_rescore(rep_api):

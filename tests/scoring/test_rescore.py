@@ -13,7 +13,7 @@ from capture.models import Activity, ActivityKind
 from scoring import services, tasks
 from scoring.engine import sql as engine
 from scoring.handlers import activity_score
-from scoring.models import LeadScore, RescoreJob, RescoreStatus, ScoreContribution
+from scoring.models import LeadScore, RescoreJob, RescoreStatus, Rule, ScoreContribution
 from tests.factories import ActivityFactory, FitRuleFactory, LeadFactory, RuleFactory
 from tests.scoring.conftest import T0
 
@@ -108,6 +108,81 @@ def test_a_deleted_rule_takes_its_points_away(clock):
     lead.refresh_from_db()
     assert lead.score == 0
     assert not ScoreContribution.objects.exists()
+
+
+def test_a_deleted_rules_points_come_off_in_its_rescore_not_with_the_next_activity(clock):
+    lead = leads_with_views(1)[0]
+    pricing = RuleFactory(conditions=PRICING, points=10, name="Pricing")
+    RuleFactory(activity_kind="email_opened", points=5)
+    services.rescore_run_inline()
+
+    services.rule_delete(rule=pricing)  # queues a rescore, not run yet
+    assert not Rule.objects.filter(pk=pricing.pk).exists()
+    # An unrelated activity is scored before the rescore runs: it adds its own points,
+    # and does not take the deleted rule's.
+    opened = ActivityFactory(lead=lead, kind="email_opened", data={}, occurred_at=T0)
+    activity_score(opened)
+
+    lead.refresh_from_db()
+    assert lead.score == 25
+    changes = Activity.objects.filter(kind=ActivityKind.SCORE_CHANGED, lead=lead)
+    assert changes.latest("id").data == {"old": 20, "new": 25, "cause": {"activity": opened.pk},
+                                         "categories": {"engagement": 25}}
+
+    job = RescoreJob.objects.get(status=RescoreStatus.QUEUED)
+    assert job.reason == "rule “Pricing” deleted"
+    services.rescore_job_run(job_id=job.pk)
+
+    lead.refresh_from_db()
+    assert lead.score == 5
+    assert changes.latest("id").data == {"old": 25, "new": 5, "cause": {"rescore": job.pk},
+                                         "categories": {"engagement": 5}}
+    # Done with it: the rule and what it earned are gone.
+    assert not Rule.all_objects.filter(pk=pricing.pk).exists()
+    assert not ScoreContribution.objects.filter(rule_id=pricing.pk).exists()
+
+
+def test_a_deleted_rule_is_kept_until_a_rescore_started_after_the_deletion_ends(
+    clock, small_batches, django_capture_on_commit_callbacks
+):
+    leads = leads_with_views(4, views=1)
+    pricing = RuleFactory(conditions=PRICING, points=10)
+    services.rescore_run_inline()
+    job = services.rescore_request(dispatch=False, reason="another change")
+    assert services.rescore_job_run(job_id=job.pk, seconds=0) is False  # one batch done
+
+    services.rule_delete(rule=pricing, rescore=False)  # while the job runs
+    with django_capture_on_commit_callbacks() as follow_ups:
+        services.rescore_job_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert job.status == RescoreStatus.DONE
+    # Its first batch kept the rule's points: the rule stays for the rescore that follows.
+    assert Rule.all_objects.filter(pk=pricing.pk).exists()
+    for callback in follow_ups:  # the batches' hooks, and the request for another rescore
+        callback()
+    follow_up = RescoreJob.objects.get(status=RescoreStatus.QUEUED)
+    services.rescore_job_run(job_id=follow_up.pk)
+    assert not Rule.all_objects.filter(pk=pricing.pk).exists()
+    assert [type(lead).objects.get(pk=lead.pk).score for lead in leads] == [0] * 4
+
+
+def test_decay_counts_a_deleted_rules_points_until_the_rescore(clock):
+    lead = LeadFactory()
+    RuleFactory(activity_kind="email_opened", points=5, expires_after_days=1)
+    pricing = RuleFactory(conditions=PRICING, points=10)
+    ActivityFactory(lead=lead, data={"url": "/pricing"}, occurred_at=T0)
+    ActivityFactory(lead=lead, kind="email_opened", data={}, occurred_at=T0)
+    services.rescore_run_inline()
+    services.rule_delete(rule=pricing)
+
+    clock.shift(timedelta(days=2))
+    services.scores_decay()
+
+    lead.refresh_from_db()
+    assert lead.score == 10  # the open expired; the deleted rule's points wait for the rescore
+    assert Activity.objects.filter(kind=ActivityKind.SCORE_CHANGED).latest("id").data[
+        "cause"] == {"decay": True}
 
 
 def test_a_deactivated_rule_stops_counting(clock):

@@ -17,6 +17,7 @@ from tests.factories import (
     ActivityFactory,
     FitRuleFactory,
     LeadFactory,
+    RescoreJobFactory,
     RuleFactory,
     StageTransitionFactory,
 )
@@ -271,3 +272,46 @@ def test_effectiveness_exports_as_csv(funnel):
     assert by_name["Pricing"]["customer_lift"] == ""
     # A name a spreadsheet would run as a formula is written as text.
     assert "'=Trial" in by_name
+
+
+def test_the_breakdown_tells_matches_short_of_a_count_from_those_over_the_cap(clock):
+    opens = RuleFactory(activity_kind="email_opened", points=20, count=3, window_days=7,
+                        name="3 opens in a week")
+    pricing = RuleFactory(conditions=PRICING, points=10, max_times=1, name="Pricing page")
+    # Twice at least 2 within a day (fires at the 2nd; the second firing is over the cap
+    # of 1), and three matches that complete no count.
+    webinar = RuleFactory(activity_kind="webinar_attended", points=5, count=2, window_days=1,
+                          max_times=1, name="Two webinars in a day")
+    lead = LeadFactory()
+    for days in (6, 3):  # two opens, six and three days ago: 3 within 7 days never reached
+        ActivityFactory(lead=lead, kind="email_opened", data={},
+                        occurred_at=T0 - timedelta(days=days))
+    views(lead, 3)
+    for at in (timedelta(days=9), timedelta(days=9) - timedelta(hours=1), timedelta(days=6),
+               timedelta(days=6) - timedelta(hours=1), timedelta(days=3)):
+        ActivityFactory(lead=lead, kind="webinar_attended", data={}, occurred_at=T0 - at)
+    services.rescore_run_inline()
+    lead.refresh_from_db()
+
+    by_rule = {line.rule_id: line for line in selectors.lead_score_breakdown(lead).rules}
+
+    assert [(by_rule[r.pk].times, by_rule[r.pk].over_cap, by_rule[r.pk].short_of_count,
+             by_rule[r.pk].unearned) for r in (opens, pricing, webinar)] == [
+        (0, 0, 2, 2), (1, 2, 0, 2), (1, 1, 3, 4)]
+
+
+# --- Rescore jobs ---------------------------------------------------------------------------
+
+
+def test_the_progress_bar_follows_the_running_job_not_the_one_queued_behind_it():
+    done = RescoreJobFactory(status="done")
+    assert selectors.rescore_job_active() is None
+
+    queued = RescoreJobFactory(status="queued")
+    assert selectors.rescore_job_active() == queued
+
+    running = RescoreJobFactory(status="running")  # started after (another worker's job)
+    RescoreJobFactory(status="running")
+    assert selectors.rescore_job_active() == running  # the oldest running
+    assert selectors.rescore_job_queued() == queued
+    assert selectors.rescore_job_latest() != done

@@ -5,6 +5,7 @@ effectiveness (and its CSV), the breakdown on the lead page; and who may do what
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -527,6 +528,51 @@ def test_the_progress_fragment_stops_polling_when_done(as_rep):
     assert "Scores are up to date" in html and "2 new MQLs" in html
 
 
+def test_the_progress_fragment_follows_the_running_job_not_the_one_queued_behind_it(as_rep):
+    RescoreJobFactory(status="running", total=200, done=50, dispatched_at=timezone.now())
+    RescoreJobFactory(status="queued", dispatched_at=timezone.now())
+
+    html = as_rep.get(reverse("scoring:rescore_progress")).content.decode()
+
+    assert "Running: 50 of 200 leads" in html and "25%" in html
+
+
+def test_rescore_now_sends_a_stuck_queued_job_to_the_workers_again(
+    as_marketer, django_capture_on_commit_callbacks
+):
+    waiting = RescoreJobFactory(status="queued", dispatched_at=timezone.now())
+    html = as_marketer.get(reverse("scoring:rescore_progress")).content.decode()
+    assert 'disabled title="A rescore is already queued"' in html
+    assert "rescore-stuck" not in html
+
+    # Its tasks never reached the broker (it was down when the job was queued).
+    RescoreJob.objects.filter(pk=waiting.pk).update(dispatched_at=None)
+    html = as_marketer.get(reverse("scoring:rescore_progress")).content.decode()
+    assert 'data-testid="rescore-stuck"' in html
+    assert "Its tasks have not reached the workers" in html
+    assert "disabled" not in html
+
+    LeadFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        as_marketer.post(reverse("scoring:rescore"), HTTP_HX_REQUEST="true")
+
+    waiting.refresh_from_db()
+    assert waiting.status == "done"  # its tasks were sent (and ran: eager in tests)
+    assert RescoreJob.objects.count() == 1
+    html = as_marketer.get(reverse("scoring:rescore_progress")).content.decode()
+    assert f"Scores are up to date: the last rescore (#{waiting.pk}" in html
+
+
+def test_a_queued_job_nobody_started_for_long_is_shown_as_stuck(as_rep):
+    RescoreJobFactory(status="queued", dispatched_at=timezone.now() - timedelta(minutes=6))
+
+    html = as_rep.get(reverse("scoring:rescore_progress")).content.decode()
+
+    assert "No worker has started it since it was sent" in html
+    assert "6\xa0minutes ago" in html
+    assert "“Rescore now”" not in html  # a rep cannot
+
+
 def test_rescore_now_queues_a_job(as_marketer, marketer):
     response = as_marketer.post(reverse("scoring:rescore"), {"next": reverse("scoring:settings")})
 
@@ -619,6 +665,21 @@ def test_the_lead_page_explains_the_score(as_rep):
     assert "/scoring/rules/" not in html
 
 
+def test_the_lead_page_marks_a_deleted_rules_points_until_the_rescore(as_marketer):
+    lead = LeadFactory()
+    views(lead, 1)
+    rule = RuleFactory(name="Pricing page", conditions=PRICING, points=10)
+    services.rescore_run_inline()
+    services.rule_delete(rule=rule)
+
+    html = as_marketer.get(reverse("pipeline:lead_detail", args=[lead.pk])).content.decode()
+
+    assert 'data-testid="breakdown-rule-deleted"' in html and "Pricing page" in html
+    assert reverse("scoring:rule_edit", args=[rule.pk]) not in html  # gone: no link
+    assert as_marketer.get(reverse("scoring:rule_edit", args=[rule.pk])).status_code == 404
+    assert f'id="rule-{rule.pk}"' not in as_marketer.get(INDEX).content.decode()
+
+
 # --- Escaping --------------------------------------------------------------------------------
 
 
@@ -698,3 +759,36 @@ def test_the_breakdown_tag_renders_for_a_lead_never_scored(rf, rep):
 
     assert 'data-testid="breakdown-score">0<' in html
     assert "No behaviour rule has given this lead points yet." in html
+
+
+def test_the_breakdown_words_unearned_matches_for_caps_and_counts(rf, rep):
+    from django.template import Context, Template
+
+    lead = LeadFactory()
+    RuleFactory(name="Pricing page", conditions=PRICING, points=10, max_times=1)
+    RuleFactory(name="Three opens", activity_kind="email_opened", points=20, count=3,
+                window_days=7)
+    RuleFactory(name="Two opens", activity_kind="email_opened", points=5, count=2,
+                window_days=1, max_times=1)
+    views(lead, 3)
+    # Three opens, the first over a week before the others: "three in a week" never
+    # completes; "two within a day" fires at the third (+5), the first two do not.
+    start = timezone.now() - timedelta(days=10)
+    for hours in (0, 200, 212):
+        ActivityFactory(lead=lead, kind="email_opened", data={},
+                        occurred_at=start + timedelta(hours=hours))
+    services.rescore_run_inline()
+    lead.refresh_from_db()
+    request = rf.get("/")
+    request.user = rep
+
+    html = Template("{% load scoring_tags %}{% lead_score_breakdown lead %}").render(
+        Context({"lead": lead, "request": request}))
+
+    texts = [" ".join(t.split()) for t in re.findall(
+        r'data-testid="breakdown-rule-times">(.*?)</span>', html, re.S)]
+    assert sorted(texts) == sorted([
+        "earned 1 time, 2 more over the cap of 1",
+        "earned 0 times, 3 matches that did not complete the count (3 within 7 days)",
+        "earned 1 time, 2 matches that did not complete the count (2 within 1 day)",
+    ])
