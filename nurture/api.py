@@ -165,8 +165,11 @@ class SequenceAPIMixin:
 
 SEQUENCE_UPDATE_RULES = (
     "Settings not sent keep their values. `triggers` and `steps`, when sent, replace the "
-    "whole list; steps keep their identity by position, so leads waiting for step 2 get "
-    "the new step 2."
+    "whole list. A step sent with its `id` keeps its identity (who was sent it) at its "
+    "new place; a step without `id` is new, unless an existing step left out has the same "
+    "subject and body; steps left out are deleted. Enrolled leads go on with the first "
+    "step, in the new order, after the last one they were sent: an edit never sends a "
+    "lead a step again and never skips one that follows."
 )
 
 

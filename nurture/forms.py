@@ -159,6 +159,9 @@ def trigger_initial(trigger) -> dict[str, Any]:
 
 class StepForm(forms.Form):
     position = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    # The saved step this row is (empty: a new one): moved, changed or kept, the step
+    # keeps its identity, so leads never get it twice (nurture.services.sequences).
+    id = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=1)
     subject = forms.CharField(max_length=200, strip=False)
     preheader = forms.CharField(max_length=200, required=False, strip=False,
                                 help_text="The line inboxes show after the subject.")
@@ -190,6 +193,7 @@ class StepForm(forms.Form):
     def spec(self) -> dict[str, Any]:
         data = self.cleaned_data
         return {
+            "id": data.get("id"),
             "subject": data["subject"],
             "preheader": data.get("preheader") or "",
             "body": data["body"],
@@ -221,13 +225,15 @@ def split_delay(minutes: int) -> tuple[int, str]:
 
 def step_initial(step) -> dict[str, Any]:
     value, unit = split_delay(step.delay_minutes)
-    return {"subject": step.subject, "preheader": step.preheader, "body": step.body,
-            "delay_value": value, "delay_unit": unit, "send_days": step.send_days or [],
-            "send_hour_start": step.send_hour_start, "send_hour_end": step.send_hour_end}
+    return {"id": step.pk, "subject": step.subject, "preheader": step.preheader,
+            "body": step.body, "delay_value": value, "delay_unit": unit,
+            "send_days": step.send_days or [], "send_hour_start": step.send_hour_start,
+            "send_hour_end": step.send_hour_end}
 
 
 def new_step(first: bool) -> dict[str, Any]:
-    return {"subject": "", "preheader": "", "body": "", "delay_value": 0 if first else 2,
+    return {"id": None, "subject": "", "preheader": "", "body": "",
+            "delay_value": 0 if first else 2,
             "delay_unit": "days", "send_days": [], "send_hour_start": None,
             "send_hour_end": None}
 
@@ -249,7 +255,7 @@ def raw_rows(rows) -> list[dict[str, Any]]:
 
 
 # Service error keys → the editor's input names.
-STEP_FIELD_INPUTS = {"delay_minutes": "delay_value"}
+STEP_FIELD_INPUTS = {"delay_minutes": "delay_value", "id": None}  # id: the row's errors
 
 
 def add_service_errors(settings_form, trigger_rows, step_rows, trigger_formset, step_formset,

@@ -46,7 +46,7 @@ from nurture.services.enrollments import (
 logger = logging.getLogger(__name__)
 
 # What nurture writes itself: never a trigger (a goal may still be one of them).
-OWN_KINDS = {ENROLLED, EXITED, ActivityKind.EMAIL_SENT}
+OWN_KINDS = {ENROLLED, EXITED, ActivityKind.EMAIL_SENT, "email_failed"}
 KIND_TRIGGERS = {
     ActivityKind.FORM_SUBMITTED: TriggerType.FORM_SUBMITTED,
     "lead_magnet_downloaded": TriggerType.LEAD_MAGNET,

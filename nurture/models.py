@@ -140,6 +140,10 @@ class Enrollment(models.Model):
                               default=TriggerType.MANUAL)
     # The activity that triggered it, so a handler run twice enrolls once.
     trigger_activity_id = models.BigIntegerField(null=True, blank=True)
+    # The step it waits for: due at ``next_due_at``, or, while ``next_due_at`` is null,
+    # in flight (its email is queued; the step after it becomes due only once this one
+    # was sent or failed for good). Which step that is follows from what was sent: the
+    # first step, in the current order, after the last one sent (services.dispatch).
     next_step = models.ForeignKey(Step, null=True, blank=True, on_delete=models.SET_NULL,
                                   related_name="+")
     next_due_at = models.DateTimeField(null=True, blank=True)
@@ -202,17 +206,23 @@ class EmailMessage(models.Model):
     )
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
-    # A queued message is (re)tried from this time on. A sender pushes it forward by a
-    # lease while it sends, so a worker that dies mid-batch leaves it to be taken over.
+    # A queued message is (re)tried from this time on (the dispatcher's clock: a retry's
+    # backoff).
     next_attempt_at = models.DateTimeField(default=timezone.now)
+    # Held by a sender until then, on the DATABASE's clock (now() + the lease, compared
+    # with now()), so hosts whose clocks disagree never take over each other's messages;
+    # a worker that dies mid-batch leaves its messages to be taken over once it ends.
+    leased_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
     message_id = models.CharField(max_length=255, blank=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     clicked_at = models.DateTimeField(null=True, blank=True)
-    # The email_sent activity was written. Marking a message sent is one statement right
-    # after the server accepted it; its activity follows in a group with others' (one
-    # transaction), and a sweep writes those a dead worker left behind.
+    # Its outcome is recorded: the email_sent / email_failed activity is written and the
+    # enrollment moved on to its next step. Marking a message sent is one statement right
+    # after the server accepted it; the rest follows in a group with others' (one
+    # transaction), and a sweep does it for those a dead worker left behind.
     recorded = models.BooleanField(default=False)
 
     class Meta:
@@ -235,10 +245,43 @@ class EmailMessage(models.Model):
                 condition=Q(status="sent", recorded=False),
                 name="nurture_message_unrecorded_idx",
             ),
+            models.Index(
+                fields=["failed_at"],
+                condition=Q(status="failed", recorded=False),
+                name="nurture_message_unrec_fail_idx",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.subject} → {self.to_email} ({self.status})"
+
+
+class EmailClick(models.Model):
+    """A click on a tracked link, kept until its ``email_clicked`` activity is written.
+
+    The activity waits until no other click can still join this one's burst
+    (services.tracking): then whether it was a scanner is known for every click of the
+    burst, the first included, before scoring ever sees it."""
+
+    message = models.ForeignKey(EmailMessage, on_delete=models.CASCADE, related_name="clicks")
+    url = models.TextField()
+    clicked_at = models.DateTimeField(default=timezone.now)
+    # Automated by its own look: a scanner's user agent, or within seconds of the send.
+    agent_automated = models.BooleanField(default=False)
+    automated = models.BooleanField(default=False)
+    # Its email_clicked activity, once written.
+    activity_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["clicked_at", "id"]
+        indexes = [
+            models.Index(fields=["message", "clicked_at"], name="nurture_click_message_idx"),
+            models.Index(fields=["clicked_at"], condition=Q(activity_id__isnull=True),
+                         name="nurture_click_pending_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"click on {self.url} in message {self.message_id}"
 
 
 class SuppressionReason(models.TextChoices):

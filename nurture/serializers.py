@@ -48,9 +48,15 @@ class TriggerSerializer(serializers.Serializer):
 
 class StepSerializer(serializers.Serializer):
     """One email, in order. `body` is Markdown; subject, preheader and body may use merge
-    fields such as {{ first_name|default:"there" }} (nurture/merge.py)."""
+    fields such as {{ first_name|default:"there" }} (nurture/merge.py). On a change, send
+    a step's `id` back to keep that step (and who was sent it) wherever it now is in the
+    list; a step without `id` is new (unless an existing step left out has the same
+    subject and body); steps left out are deleted."""
 
-    id = serializers.IntegerField(read_only=True)
+    id = serializers.IntegerField(
+        required=False, allow_null=True,
+        help_text="The step's id, as read. On create: ignored. On change: the existing "
+        "step this item is; absent or null: a new step.")
     position = serializers.IntegerField(read_only=True)
     subject = serializers.CharField(max_length=200)
     preheader = serializers.CharField(max_length=200, required=False, allow_blank=True)
@@ -140,5 +146,5 @@ class EmailMessageSerializer(serializers.ModelSerializer):
         model = EmailMessage
         fields = ["id", "sequence", "sequence_name", "enrollment", "step", "to_email",
                   "subject", "status", "error", "attempts", "created_at", "sent_at",
-                  "opened_at", "clicked_at"]
+                  "failed_at", "opened_at", "clicked_at"]
         read_only_fields = fields

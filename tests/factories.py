@@ -499,3 +499,13 @@ class NotificationFactory(factory.django.DjangoModelFactory):
     lead = factory.SubFactory(LeadFactory)
     kind = "mql_assigned"
     text = factory.LazyAttribute(lambda n: f"{n.lead} became an MQL and is now yours.")
+
+
+class EmailClickFactory(factory.django.DjangoModelFactory):
+    """A click on a tracked link of a sent message, waiting to become an activity."""
+
+    class Meta:
+        model = "nurture.EmailClick"
+
+    message = factory.SubFactory(EmailMessageFactory, status="sent")
+    url = "https://www.example.com/guide"

@@ -4,38 +4,57 @@ Two short transactions and a send, per batch:
 
 1. **Claim due steps** (``_claim_due_steps``): lock due active enrollments with
    ``SELECT … FOR UPDATE SKIP LOCKED`` (another worker skips them instead of waiting, so
-   several workers share the work), re-check the lead (unsubscribed, suppressed, stage
-   past the exit stage, double opt-in pending, send window, per-domain limit), insert
-   one ``EmailMessage`` per step *queued and leased to this run*, and move the
-   enrollment on to its next step. Commit. From here on the unique (enrollment, step)
-   constraint makes a second email for this step impossible, whatever happens to this
-   worker: a run that dies before the commit leaves nothing behind and the steps are
-   claimed again.
-2. **Send** each leased message over one SMTP connection, re-checking the lead and the
-   enrollment just before. A message is marked sent right after the server accepted it
-   (one UPDATE, committed at once). Its ``email_sent`` activity is written with those of
-   up to RECORD_EVERY others in one transaction that also flags them ``recorded`` (one
-   INSERT and ONE follow-up task for the group: ``capture.services.activities_record_bulk``;
-   the handlers still run once per activity); a worker that dies first leaves them to
+   several workers share the work), work out which step is next from what each was sent
+   (``nurture.services.progress``: the first step, in the current order, after the last
+   one sent, so an edited sequence neither resends nor skips), re-check the lead
+   (unsubscribed, suppressed, stage past the exit stage, double opt-in pending, send
+   window, per-domain limit), insert one ``EmailMessage`` per step *queued and leased to
+   this run*, and mark the enrollment in flight (``next_due_at`` null: its next step is
+   not due before this one has an outcome). Commit. From here on the unique (enrollment,
+   step) constraint makes a second email for this step impossible, whatever happens to
+   this worker: a run that dies before the commit leaves nothing behind and the steps
+   are claimed again.
+2. **Send** each leased message over one SMTP connection, re-reading the message, its
+   enrollment, its lead and the suppression list (one query) right before handing it to
+   the server, so an exit, unsubscribe or suppression committed while the batch is
+   sending stops the messages not yet sent. A message is marked sent right after the
+   server accepted it (one UPDATE, committed at once). Its outcome is then recorded with
+   those of up to RECORD_EVERY others in one transaction that flags them ``recorded``:
+   the ``email_sent`` / ``email_failed`` activities (one INSERT and ONE follow-up task
+   for the group: ``capture.services.activities_record_bulk``; the handlers still run
+   once per activity) and the enrollments moved on to their next step, due its delay
+   after this email went out. A worker that dies first leaves them to
    ``_record_orphans``. The "sent" marks are deliberately not batched: an UPDATE after
    several accepts would widen the window in which a dead worker leaves accepted messages
    queued, and those would go out again once their lease ends.
 3. A message still queued when its lease ends belongs to a run that died while sending
-   (or is a retry of a temporary failure): ``_claim_queued`` takes it over. The only
-   window for a duplicate is a worker killed between the server's "250" and the next
-   statement; such a duplicate carries the same Message-ID, which mail clients use to
-   drop it. SMTP offers nothing tighter.
+   (or is a retry of a temporary failure): ``_claim_queued`` takes it over. Leases are
+   times on the database's clock (``now()`` + LEASE, compared with ``now()``), never a
+   host's: a worker whose clock runs ahead cannot take over messages another worker still
+   holds. The only window for a duplicate is a worker killed (SIGKILL, the hard time
+   limit, a crash) between the server's "250" and the commit of its "sent" mark; such a
+   duplicate carries the same Message-ID, which mail clients use to drop it. Celery's
+   soft time limit cannot open that window: it is held off while a message is handed to
+   the server and its outcome written (``_soft_time_limit_deferred``). SMTP offers
+   nothing tighter.
+
+Times: ``dispatch_batch(now=…)`` runs the whole batch on that clock (due times, sent and
+failed times, retry times); without it each message takes the real time when it is sent.
 
 Temporary SMTP failures (4xx, dropped connections) retry with exponential backoff up to
 MAX_ATTEMPTS, then fail visibly; permanent ones (5xx) fail at once, and a 5xx for the
-recipient (a hard bounce) puts the address on the suppression list.
+recipient (a hard bounce) puts the address on the suppression list. A failed message
+counts as the step's outcome: the enrollment moves on to its next step.
 """
 
 import functools
 import logging
 import random
+import signal
 import smtplib
+import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,8 +63,8 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
 from django.db import connection, transaction
-from django.db.models import Count
-from django.db.models.functions import Lower
+from django.db.models import Count, DateTimeField, Exists, ExpressionWrapper, OuterRef, Q
+from django.db.models.functions import Lower, Now
 from django.utils import timezone
 
 from capture.models import Lead, normalize_email
@@ -58,13 +77,13 @@ from nurture.models import (
     MessageStatus,
     SendingSettings,
     SequenceStatus,
-    Step,
     Suppression,
     SuppressionReason,
     stage_reached,
 )
-from nurture.services import rendering
+from nurture.services import progress, rendering
 from nurture.services.enrollments import enrollment_exit, suppression_add
+from nurture.services.tracking import clicks_record
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +97,11 @@ OPTIN_RECHECK = timedelta(hours=1)
 DOMAIN_RECHECK = timedelta(minutes=10)
 # RCPT answers that mean "this mailbox does not exist / will never take mail".
 HARD_BOUNCE_CODES = {550, 551, 553}
-# Sent messages whose email_sent activities are written together, in one transaction.
+# Sent messages whose outcomes are recorded together, in one transaction.
 RECORD_EVERY = 50
+FAILED = "email_failed"  # the activity kind (docs/activities.md)
+
+Clock = Callable[[], datetime]
 
 
 @dataclass
@@ -92,12 +114,18 @@ class DispatchResult:
     held: int = 0
     exited: int = 0
     recorded: int = 0
+    clicks: int = 0
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: "DispatchResult") -> None:
         for name in ("claimed", "sent", "deferred", "failed", "cancelled", "held", "exited",
-                     "recorded"):
+                     "recorded", "clicks"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def _lease_end():
+    """The database's now() plus the lease: every host compares leases on one clock."""
+    return ExpressionWrapper(Now() + LEASE, output_field=DateTimeField())
 
 
 def _domain(email: str) -> str:
@@ -121,13 +149,6 @@ def _lead_problem(lead: Lead, sequence, suppressed: set[str]) -> str | None:
     if stage_reached(lead.stage, sequence.exit_on_stage):
         return f"stage {lead.stage}"
     return None
-
-
-def _steps_by_sequence(sequence_ids) -> dict[int, list[Step]]:
-    steps: dict[int, list[Step]] = {}
-    for step in Step.objects.filter(sequence_id__in=sequence_ids).order_by("position"):
-        steps.setdefault(step.sequence_id, []).append(step)
-    return steps
 
 
 def _domain_counts(domains, now: datetime) -> dict[str, int]:
@@ -156,9 +177,8 @@ def _claim_due_steps(now: datetime, limit: int, result: DispatchResult) -> list[
         suppressed = _suppressed(e.lead.email for e in enrollments)
         awaiting = set(Lead.objects.filter(pk__in=lead_ids).filter(awaiting_confirmation_q())
                        .values_list("pk", flat=True))
-        steps = _steps_by_sequence({e.sequence_id for e in enrollments})
-        sent_before = set(EmailMessage.objects.filter(enrollment__in=enrollments)
-                          .values_list("enrollment_id", "step_id"))
+        steps = progress.steps_by_sequence(e.sequence_id for e in enrollments)
+        histories = progress.histories([e.pk for e in enrollments])
         limit_per_domain = settings.NURTURE_DOMAIN_HOURLY_LIMIT
         domain_counts = (_domain_counts({_domain(e.lead.email) for e in enrollments}, now)
                          if limit_per_domain else {})
@@ -166,12 +186,29 @@ def _claim_due_steps(now: datetime, limit: int, result: DispatchResult) -> list[
         changed: list[Enrollment] = []
         for enrollment in enrollments:
             lead, sequence = enrollment.lead, enrollment.sequence
-            sequence_steps = steps.get(sequence.pk, [])
-            step = next((s for s in sequence_steps if s.pk == enrollment.next_step_id), None)
-            if step is None:  # its step was deleted from the sequence
+            history = histories[enrollment.pk]
+            if history.in_flight:
+                # An email of this enrollment is still queued (a retry): the next step is
+                # due only once that one went out or failed for good.
+                enrollment.next_due_at = None
+                changed.append(enrollment)
+                continue
+            step = progress.following(steps.get(sequence.pk, []), history.done)
+            if step is None:  # nothing after the last step it was sent
                 _complete(enrollment, now)
                 changed.append(enrollment)
                 continue
+            if step.pk != enrollment.next_step_id:
+                # The steps were edited since this due time was set (and the edit could
+                # not move this enrollment, e.g. it was being claimed): wait for the
+                # step that now follows, its delay after the previous email.
+                enrollment.next_step = step
+                due = schedule.due_after(step, progress.anchor(enrollment, history))
+                if due > now:
+                    enrollment.next_due_at = due
+                    changed.append(enrollment)
+                    result.held += 1
+                    continue
             if reason := _lead_problem(lead, sequence, suppressed):
                 enrollment_exit(enrollment=enrollment, reason=reason, now=now)
                 result.exited += 1
@@ -196,13 +233,16 @@ def _claim_due_steps(now: datetime, limit: int, result: DispatchResult) -> list[
                     result.held += 1
                     continue
                 domain_counts[domain] = domain_counts.get(domain, 0) + 1
-            if (enrollment.pk, step.pk) not in sent_before:
-                messages.append(EmailMessage(
-                    enrollment=enrollment, step=step, sequence=sequence, lead=lead,
-                    to_email=lead.email, to_domain=domain, subject=step.subject[:200],
-                    status=MessageStatus.QUEUED, next_attempt_at=now + LEASE, created_at=now,
-                ))
-            _advance(enrollment, step, sequence_steps, now)
+            messages.append(EmailMessage(
+                enrollment=enrollment, step=step, sequence=sequence, lead=lead,
+                to_email=lead.email, to_domain=domain, subject=step.subject[:200],
+                status=MessageStatus.QUEUED, next_attempt_at=now, leased_until=_lease_end(),
+                created_at=now,
+            ))
+            # In flight: its next step becomes due when this email has an outcome
+            # (progress.enrollments_move_on, from _record_done).
+            enrollment.next_step, enrollment.next_due_at = step, None
+            enrollment.held_for_optin = False
             changed.append(enrollment)
         # The unique (enrollment, step) constraint is the backstop: a conflict here
         # rolls the whole claim back, and nothing is sent.
@@ -213,9 +253,9 @@ def _claim_due_steps(now: datetime, limit: int, result: DispatchResult) -> list[
 
 
 def _save_enrollments(changed: list[Enrollment]) -> None:
-    """One UPDATE per distinct outcome: a batch claimed at one moment mostly moves its
-    enrollments to the same next step and due time (bulk_update's per-row CASE costs
-    more in Python than the sends it precedes)."""
+    """One UPDATE per distinct outcome: a batch claimed at one moment mostly puts its
+    enrollments in flight on the same step (bulk_update's per-row CASE costs more in
+    Python than the sends it precedes). The rows are locked by the claim."""
     groups: dict[tuple, list[int]] = {}
     for e in changed:
         key = (e.state, e.next_step_id, e.next_due_at, e.finished_at, e.held_for_optin)
@@ -233,28 +273,20 @@ def _complete(enrollment: Enrollment, now: datetime) -> None:
     enrollment.held_for_optin = False
 
 
-def _advance(enrollment: Enrollment, step: Step, steps: list[Step], now: datetime) -> None:
-    following = next((s for s in steps if s.position > step.position), None)
-    if following is None:
-        _complete(enrollment, now)
-    else:
-        enrollment.next_step = following
-        enrollment.next_due_at = schedule.due_after(following, now)
-        enrollment.held_for_optin = False
-
-
 def _claim_queued(now: datetime, limit: int) -> list[int]:
-    """Retries due now, and messages whose sender died (their lease ran out)."""
+    """Retries due now, and messages whose sender died (their lease ran out). Retry
+    times are on the dispatcher's clock (``now``); leases on the database's."""
     if limit <= 0:
         return []
     with transaction.atomic():
         ids = list(
             EmailMessage.objects.select_for_update(skip_locked=True)
             .filter(status=MessageStatus.QUEUED, next_attempt_at__lte=now)
+            .filter(Q(leased_until__isnull=True) | Q(leased_until__lte=Now()))
             .order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
         )
         if ids:
-            EmailMessage.objects.filter(pk__in=ids).update(next_attempt_at=now + LEASE)
+            EmailMessage.objects.filter(pk__in=ids).update(leased_until=_lease_end())
         return ids
 
 
@@ -316,6 +348,42 @@ def _retry_delay(attempts: int) -> timedelta:
     return delay * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
 
 
+# Celery's soft time limit: the prefork pool (billiard) sends the worker process SIGUSR1,
+# whose handler raises SoftTimeLimitExceeded wherever the task happens to be.
+_SOFT_TIMEOUT = getattr(signal, "SIGUSR1", None)
+
+
+@contextmanager
+def _soft_time_limit_deferred():
+    """Hold Celery's soft time limit off while a message is handed to the server and its
+    outcome written. Raised between the server's "250" and the "sent" mark, it would
+    leave an accepted message queued, and it would be sent again once its lease ended.
+    Here a soft limit that arrives meanwhile is kept and raised on leaving the block,
+    after the mark is committed (the mark runs in autocommit). The SMTP commands are
+    bounded by EMAIL_TIMEOUT, the whole task by its hard time_limit; what the block
+    cannot hold off is SIGKILL (the hard limit, the OOM killer, kill -9), whose window
+    the module text describes. Python runs signal handlers in the main thread only, so
+    swapping the handler there catches the signal whichever thread the OS gave it to."""
+    if _SOFT_TIMEOUT is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(_SOFT_TIMEOUT)
+    if previous is None:  # a handler installed outside Python: it cannot be put back
+        yield
+        return
+    caught: list[tuple] = []
+    signal.signal(_SOFT_TIMEOUT, lambda signum, frame: caught.append((signum, frame)))
+    try:
+        yield
+    finally:
+        signal.signal(_SOFT_TIMEOUT, previous)
+        if caught:
+            if callable(previous):
+                previous(*caught[0])  # raises SoftTimeLimitExceeded in a Celery worker
+            elif previous == signal.SIG_DFL:
+                signal.raise_signal(_SOFT_TIMEOUT)
+
+
 @functools.cache
 def _mark_sent_sql(vendor: str) -> str:
     meta, quote = EmailMessage._meta, connection.ops.quote_name
@@ -338,38 +406,105 @@ def _mark_sent(message: EmailMessage, subject: str, now: datetime) -> None:
         ])
 
 
-def _record_sent(ids: list[int]) -> int:
-    """Write the ``email_sent`` activities of these sent messages, once each: the rows
-    are locked and flagged in the transaction that writes them."""
+_RECHECK_MARK = -7_102_938_465  # stands for the message's id while the query is compiled
+
+
+@functools.cache
+def _recheck_sql(vendor: str) -> tuple[str, tuple, int]:
+    """The last look before the mail server, as one statement compiled once (it runs for
+    every email, and building the ORM query cost more than running it): the message's
+    status and step, its enrollment's state, its lead's unsubscribe and stage, and
+    whether the address is suppressed. (SQL, parameters, where the id goes in them.)"""
+    suppressed = Suppression.objects.annotate(lower=Lower("email")).filter(
+        lower=Lower(OuterRef("lead__email")))
+    query = (EmailMessage.objects.filter(pk=_RECHECK_MARK)
+             .annotate(suppressed=Exists(suppressed))
+             .values_list("status", "step_id", "enrollment__state", "enrollment__exit_reason",
+                          "lead__unsubscribed_at", "lead__stage", "suppressed"))
+    sql, params = query.query.sql_with_params()
+    return sql, tuple(params), list(params).index(_RECHECK_MARK)
+
+
+def _recheck(message: EmailMessage) -> str | None:
+    """Re-read what may have changed since the batch was read (an exit, an unsubscribe,
+    a suppression, a stage change, a deleted step), right before the message goes to the
+    server. Returns why it must not be sent, "" if it is no longer queued (cancelled or
+    gone: skip it quietly), None if it may go."""
+    sql, params, at = _recheck_sql(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params[:at], message.pk, *params[at + 1:]])
+        row = cursor.fetchone()
+    if row is None:
+        return ""
+    status, step_id, state, exit_reason, unsubscribed_at, stage, suppressed = row
+    if status != MessageStatus.QUEUED:
+        return ""
+    message.enrollment.state, message.enrollment.exit_reason = state, exit_reason
+    message.lead.unsubscribed_at, message.lead.stage = unsubscribed_at, stage
+    if state == EnrollmentState.EXITED:
+        return f"enrollment exited ({exit_reason})"
+    if problem := _lead_problem(message.lead, message.sequence,
+                                {normalize_email(message.lead.email)} if suppressed else set()):
+        return problem
+    if step_id is None:
+        message.step = None
+        return "step deleted"
+    return None
+
+
+def _record_done(ids: list[int]) -> int:
+    """Record the outcome of these sent or failed messages, once each (the rows are
+    locked and flagged in the transaction that writes them): their ``email_sent`` /
+    ``email_failed`` activities, and their enrollments moved on to the next step."""
     if not ids:
         return 0
     with transaction.atomic():
         messages = list(
             EmailMessage.objects.select_for_update()
-            .filter(pk__in=ids, status=MessageStatus.SENT, recorded=False)
+            .filter(pk__in=ids, status__in=[MessageStatus.SENT, MessageStatus.FAILED],
+                    recorded=False)
             .order_by("pk")
-            .values_list("pk", "lead_id", "sequence_id", "step_id", "subject", "sent_at")
+            .values_list("pk", "lead_id", "sequence_id", "step_id", "enrollment_id",
+                         "subject", "status", "sent_at", "failed_at", "error", "attempts")
         )
+        if not messages:
+            return 0
+        rows, resolved = [], {}
+        for (pk, lead_id, sequence_id, step_id, enrollment_id, subject, status, sent_at,
+             failed_at, error, attempts) in messages:
+            data = {"sequence": sequence_id, "step": step_id, "message": pk,
+                    "subject": subject}
+            if status == MessageStatus.SENT:
+                rows.append({"lead_id": lead_id, "kind": "email_sent", "occurred_at": sent_at,
+                             "data": data})
+            else:
+                at = failed_at or timezone.now()
+                rows.append({"lead_id": lead_id, "kind": FAILED, "occurred_at": at,
+                             "data": {**data, "reason": error, "attempts": attempts}})
+            resolved[enrollment_id] = sent_at or failed_at or timezone.now()
         # One INSERT, one lead UPDATE and one follow-up task for the group (the handlers
         # still run once per activity: scoring, triggers).
-        activities_record_bulk(
-            {"lead_id": lead_id, "kind": "email_sent", "occurred_at": sent_at,
-             "data": {"sequence": sequence_id, "step": step_id, "message": pk,
-                      "subject": subject}}
-            for pk, lead_id, sequence_id, step_id, subject, sent_at in messages
-        )
+        activities_record_bulk(rows)
         EmailMessage.objects.filter(pk__in=[m[0] for m in messages]).update(recorded=True)
+        progress.enrollments_move_on(resolved)
     return len(messages)
 
 
 def _record_orphans(now: datetime, limit: int) -> int:
-    """Activities of messages a dead worker marked sent but did not record."""
+    """Outcomes a dead worker wrote but did not record (sent or failed before its lease
+    could have ended)."""
+    cutoff = now - LEASE
     ids = list(
         EmailMessage.objects.filter(status=MessageStatus.SENT, recorded=False,
-                                    sent_at__lt=now - LEASE)
+                                    sent_at__lt=cutoff)
         .order_by("sent_at").values_list("pk", flat=True)[:limit]
     )
-    return _record_sent(ids)
+    ids += list(
+        EmailMessage.objects.filter(status=MessageStatus.FAILED, recorded=False,
+                                    failed_at__lt=cutoff)
+        .order_by("failed_at").values_list("pk", flat=True)[:limit]
+    )
+    return _record_done(ids)
 
 
 @contextmanager
@@ -395,7 +530,8 @@ def _mark(message: EmailMessage, **values) -> None:
     EmailMessage.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(**values)
 
 
-def send_messages(ids: list[int], result: DispatchResult) -> None:
+def send_messages(ids: list[int], result: DispatchResult, *,
+                  clock: Clock = timezone.now) -> None:
     """Step 2 of the module text: send the leased messages ``ids``."""
     if not ids:
         return
@@ -403,24 +539,19 @@ def send_messages(ids: list[int], result: DispatchResult) -> None:
         EmailMessage.objects.filter(pk__in=ids, status=MessageStatus.QUEUED)
         .select_related("lead", "step", "sequence", "enrollment").order_by("pk")
     )
-    suppressed = _suppressed(m.lead.email for m in messages)
     sending = SendingSettings.load()
     compiled: dict[int, rendering.CompiledStep | str] = {}
     smtp = get_connection(fail_silently=False)
-    sent: list[int] = []
+    done: list[int] = []
     try:
         with _async_commits():
-            for index, message in enumerate(messages):
-                if index and index % RECORD_EVERY == 0:
-                    _refresh(messages[index:index + RECORD_EVERY])
-                if message.status != MessageStatus.QUEUED:
-                    continue  # cancelled (an exit) or deleted since the batch was read
-                if _send_one(message, smtp, sending, compiled, suppressed, result):
-                    sent.append(message.pk)
-                if len(sent) >= RECORD_EVERY:
-                    result.recorded += _record_sent(sent)
-                    sent = []
-            result.recorded += _record_sent(sent)
+            for message in messages:
+                if _send_one(message, smtp, sending, compiled, result, clock):
+                    done.append(message.pk)
+                if len(done) >= RECORD_EVERY:
+                    result.recorded += _record_done(done)
+                    done = []
+            result.recorded += _record_done(done)
     finally:
         try:
             smtp.close()
@@ -428,40 +559,21 @@ def send_messages(ids: list[int], result: DispatchResult) -> None:
             logger.debug("SMTP connection close failed", exc_info=True)
 
 
-def _refresh(messages: list[EmailMessage]) -> None:
-    """Re-read what may have changed while the batch was sending (one query per group):
-    an exit, an unsubscribe or a stage change committed meanwhile stops the messages not
-    yet sent."""
-    rows = {
-        row[0]: row[1:] for row in EmailMessage.objects.filter(pk__in=[m.pk for m in messages])
-        .values_list("pk", "status", "enrollment__state", "lead__unsubscribed_at", "lead__stage")
-    }
-    for message in messages:
-        if message.pk not in rows:
-            message.status = MessageStatus.CANCELLED
-            continue
-        (message.status, message.enrollment.state, message.lead.unsubscribed_at,
-         message.lead.stage) = rows[message.pk]
-
-
-def _send_one(message, smtp, sending, compiled, suppressed, result) -> bool:
-    """Send one message; True if the server accepted it."""
-    now = timezone.now()
-    lead, enrollment = message.lead, message.enrollment
-    # The last check before the mail server: an unsubscribe, a suppression or an exit
-    # committed since the claim stops this message.
-    reason = None
-    if enrollment.state == EnrollmentState.EXITED:
-        reason = f"enrollment exited ({enrollment.exit_reason})"
-    elif problem := _lead_problem(lead, message.sequence, suppressed):
-        reason = problem
-    elif message.step is None:
-        reason = "step deleted"
+def _send_one(message, smtp, sending, compiled, result, clock: Clock) -> bool:
+    """Send one message; True if it now has an outcome to record (sent, or failed)."""
+    enrollment = message.enrollment
+    reason = _recheck(message)
+    if reason == "":
+        return False  # cancelled (an exit) or deleted since the batch was read
     if reason:
         _mark(message, status=MessageStatus.CANCELLED, error=reason)
-        if enrollment.state == EnrollmentState.ACTIVE and message.step is not None:
-            enrollment_exit(enrollment=enrollment, reason=reason)
         result.cancelled += 1
+        if message.step is None:
+            # Its step was deleted from the sequence: the lead goes on with the next.
+            with transaction.atomic():
+                progress.enrollments_move_on({enrollment.pk: clock()})
+        elif enrollment.state == EnrollmentState.ACTIVE:
+            enrollment_exit(enrollment=enrollment, reason=reason)
         return False
     if message.step_id not in compiled:
         try:
@@ -470,50 +582,61 @@ def _send_one(message, smtp, sending, compiled, suppressed, result) -> bool:
             compiled[message.step_id] = str(exc)
     step_templates = compiled[message.step_id]
     if isinstance(step_templates, str):
-        _mark(message, status=MessageStatus.FAILED, error=f"template: {step_templates}"[:2000])
+        _mark(message, status=MessageStatus.FAILED, attempts=message.attempts + 1,
+              error=f"template: {step_templates}"[:2000], failed_at=clock())
         result.failed += 1
-        return False
+        return True
     rendered = rendering.render(message, step_templates, tracking=message.sequence.tracking,
                                 sending=sending)
     if isinstance(smtp, SMTPBackend):
         email = rendering.outgoing(message, rendered, sending)
     else:  # a backend without an SMTP connection (console, file, tests' locmem)
         email = rendering.build(message, rendered, sending, connection=smtp)
-    try:
-        _deliver(smtp, email)
-    except _Deferred as exc:
-        attempts = message.attempts + 1
-        if attempts >= MAX_ATTEMPTS:
-            _mark(message, status=MessageStatus.FAILED, attempts=attempts,
-                  error=f"gave up after {attempts} attempts: {exc}"[:2000])
-            result.failed += 1
-        else:
-            _mark(message, attempts=attempts, error=str(exc)[:2000],
+    with _soft_time_limit_deferred():
+        try:
+            _deliver(smtp, email)
+        except _Deferred as exc:
+            now = clock()
+            attempts = message.attempts + 1
+            if attempts >= MAX_ATTEMPTS:
+                _mark(message, status=MessageStatus.FAILED, attempts=attempts, failed_at=now,
+                      error=f"gave up after {attempts} attempts: {exc}"[:2000])
+                result.failed += 1
+                return True
+            _mark(message, attempts=attempts, error=str(exc)[:2000], leased_until=None,
                   next_attempt_at=now + _retry_delay(attempts))
             result.deferred += 1
-        return False
-    except _Refused as exc:
-        _mark(message, status=MessageStatus.FAILED, attempts=message.attempts + 1,
-              error=str(exc)[:2000])
-        result.failed += 1
-        if exc.hard_bounce:
-            suppression_add(email=message.to_email, reason=SuppressionReason.HARD_BOUNCE,
-                            detail=str(exc))
-        return False
-    _mark_sent(message, rendered.subject, now)
-    result.sent += 1
+            return False
+        except _Refused as exc:
+            _mark(message, status=MessageStatus.FAILED, attempts=message.attempts + 1,
+                  error=str(exc)[:2000], failed_at=clock())
+            refusal, hard_bounce = str(exc), exc.hard_bounce
+        else:
+            _mark_sent(message, rendered.subject, clock())
+            result.sent += 1
+            return True
+    result.failed += 1
+    if hard_bounce:
+        suppression_add(email=message.to_email, reason=SuppressionReason.HARD_BOUNCE,
+                        detail=refusal)
     return True
 
 
 def dispatch_batch(*, now: datetime | None = None, batch: int | None = None) -> DispatchResult:
-    """Claim and send one batch (due steps first, then retries and orphans)."""
+    """Claim and send one batch (due steps first, then retries and orphans), then write
+    the clicks whose burst window has closed. ``now``: the clock of the whole batch (see
+    the module text); by default the real time, read per message as it is sent."""
+    clock: Clock = (lambda: now) if now is not None else timezone.now
     now = now or timezone.now()
     batch = batch or settings.NURTURE_DISPATCH_BATCH
     result = DispatchResult()
     ids = _claim_due_steps(now, batch, result)
     ids += _claim_queued(now, batch - len(ids))
-    send_messages(ids, result)
+    send_messages(ids, result, clock=clock)
     result.recorded += _record_orphans(now, batch)
+    # The beat task that sends is also what writes clicks once their burst window has
+    # closed (nurture.services.tracking): every few seconds, on every worker.
+    result.clicks += clicks_record(now=now, limit=batch)
     return result
 
 
@@ -526,7 +649,8 @@ def dispatch_run(*, seconds: float | None = None, batch: int | None = None) -> D
         result = dispatch_batch(batch=batch)
         total.add(result)
         if not (result.claimed or result.sent or result.deferred or result.failed
-                or result.cancelled or result.held or result.exited or result.recorded):
+                or result.cancelled or result.held or result.exited or result.recorded
+                or result.clicks):
             break
         if time.monotonic() >= deadline:
             break

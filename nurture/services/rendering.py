@@ -1,5 +1,6 @@
 """One step's email for one lead: merge fields (sandboxed), Markdown → sanitised HTML with
-tracked links and the open pixel, a text part, the footer and the headers.
+tracked links and the open pixel, a text part made from that HTML, the footer and the
+headers.
 
 Tokens in tracking links are signed (django.core.signing) with a salt per purpose, so
 a token for an open cannot be replayed as an unsubscribe, and a click token carries the
@@ -17,6 +18,7 @@ from email.utils import formataddr, formatdate, parseaddr
 from urllib.parse import quote, urlsplit
 
 import markdown as markdown_lib
+import nh3
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
@@ -27,10 +29,16 @@ from django.template.defaulttags import IfNode
 from django.template.loader import render_to_string
 from django.urls import get_script_prefix, get_urlconf, reverse
 
-from capture.markdown import sanitize_html
+from capture.markdown import (
+    ALLOWED_ATTRIBUTES,
+    ALLOWED_TAGS,
+    LINK_REL,
+    REMOVE_WITH_CONTENT,
+)
 from capture.services.notify import header_safe
 from nurture.merge import Compiled, merge_context
 from nurture.models import EmailMessage, SendingSettings, Step
+from nurture.services.plaintext import html_to_text
 
 OPEN_SALT = "nurture.open"
 CLICK_SALT = "nurture.click"
@@ -116,18 +124,54 @@ def unsubscribe_url(message_id: int) -> str:
 
 
 def _markdown(text: str) -> str:
-    return sanitize_html(markdown_lib.markdown(
-        text, extensions=["tables", "fenced_code", "sane_lists"], output_format="html"))
+    return markdown_lib.markdown(
+        text, extensions=["tables", "fenced_code", "sane_lists"], output_format="html")
+
+
+# The tags and attributes of landing pages (capture.markdown); links in emails go to the
+# web or to a mailbox, nothing else (no javascript:, data:, relative or in-page links);
+# images over https only.
+EMAIL_LINK_PREFIXES = ("http://", "https://", "mailto:")
+
+
+def _email_attribute(tag: str, attribute: str, value: str) -> str | None:
+    if attribute == "href":
+        return value if value.strip().lower().startswith(EMAIL_LINK_PREFIXES) else None
+    if attribute == "src":
+        return value if value.strip().lower().startswith("https://") else None
+    if attribute in ("width", "height", "start"):
+        return value if value.isdigit() and len(value) <= 5 else None
+    if attribute == "align":
+        return value if value in ("left", "right", "center") else None
+    return value
+
+
+def sanitize_email_html(html: str) -> str:
+    """Marketer HTML (with the lead's values in it) as what an email may contain."""
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        clean_content_tags=REMOVE_WITH_CONTENT,
+        attributes=ALLOWED_ATTRIBUTES,
+        attribute_filter=_email_attribute,
+        url_schemes={"http", "https", "mailto"},
+        link_rel=LINK_REL,
+        strip_comments=True,
+    )
 
 
 class _BodyHTML:
     """The body as sanitised HTML for one lead's values.
 
     Markdown sees a placeholder for each ``{{ field }}``; the lead's HTML-escaped values
-    replace the placeholders afterwards, so a lead's values are never read as Markdown
-    (data stays data, whatever "*" or "[" a name holds). A body of text and fields only
-    (the usual case) goes through Markdown and the sanitiser once per batch; a body with
-    ``{% if %}`` once per lead, the conditions deciding which text Markdown sees.
+    replace the placeholders in Markdown's HTML, and only then is the result sanitised.
+    So a lead's values are never read as Markdown (data stays data, whatever "*" or "[" a
+    name holds), a field may be a link's address (``[our site]({{ website }})``: the
+    sanitiser judges the lead's actual URL, and keeps it only if it is http(s) or
+    mailto), and nothing a value holds can survive as markup. A body of text and fields
+    only (the usual case) goes through Markdown once per batch; a body with ``{% if %}``
+    once per lead, the conditions deciding which text Markdown sees. The sanitiser runs
+    once per lead.
     """
 
     def __init__(self, source: str):
@@ -165,7 +209,7 @@ class _BodyHTML:
             html = _markdown(self._flatten(self._nodes, context, fields))
         for index, node in enumerate(fields):
             html = html.replace(self._placeholder(index), node.render(context))
-        return html
+        return sanitize_email_html(html)
 
 
 def _holds(condition, context) -> bool:
@@ -182,7 +226,6 @@ class CompiledStep:
         self.subject = Compiled(step.subject, autoescape=False)
         self.preheader = Compiled(step.preheader or "", autoescape=False)
         self.body_html = _BodyHTML(step.body)
-        self.body_text = Compiled(step.body, autoescape=False)
 
 
 # The sanitiser's output is regular: every kept link is href="…" with its value escaped.
@@ -214,6 +257,9 @@ def render(message: EmailMessage, compiled: CompiledStep, *, tracking: bool,
     subject = header_safe(compiled.subject.render(values))
     preheader = " ".join(compiled.preheader.render(values).split())
     body_html = compiled.body_html.render(values)
+    # The text part is the HTML body made readable (links as "text (url)"), with the
+    # links' own addresses: a plain-text reader sees where a link goes.
+    body_text = html_to_text(body_html)
     if tracking:
         body_html = _track_links(body_html, message.pk)
     unsubscribe = unsubscribe_url(message.pk)
@@ -221,7 +267,7 @@ def render(message: EmailMessage, compiled: CompiledStep, *, tracking: bool,
         "subject": subject,
         "preheader": preheader,
         "body_html": body_html,
-        "body_text": compiled.body_text.render(values).strip(),
+        "body_text": body_text,
         "unsubscribe_url": unsubscribe,
         "postal_address": sending.postal_address.strip(),
         "pixel_url": _public("nurture-public:open", open_token(message.pk)) if tracking else "",

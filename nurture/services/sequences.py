@@ -4,12 +4,21 @@ before anything is written.
 Errors are a ``ValidationError`` keyed by field; list items are keyed
 ``steps.<index>.<field>`` / ``triggers.<index>.<field>`` (the API nests them as
 ``{"steps": {"1": {"body": [...]}}}``).
+
+Steps keep their identity across edits: a step sent back with its ``id`` keeps its row
+(so which leads were sent it, and which wait for it, stays with it) and takes its new
+place in the list; a step without an ``id`` is new, unless an existing step not sent
+back has the very same subject and body (a client that sends the whole list again
+without ids resends nothing it did not change); the steps left out are deleted. Leads
+then follow the new order from the last step they were sent
+(``nurture.services.progress``).
 """
 
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 
 from capture.models import Form, Grade, LandingPage, Stage
 from nurture.merge import template_problems
@@ -23,6 +32,7 @@ from nurture.models import (
     Trigger,
     TriggerType,
 )
+from nurture.services.progress import enrollments_follow_edit
 
 MAX_STEPS = 50
 MAX_TRIGGERS = 20
@@ -148,12 +158,34 @@ def _list_errors(name: str, items: Any, limit: int, check) -> tuple[dict[str, li
 
 
 def _check_step(spec):
-    return step_problems(spec), {f: spec.get(f) for f in STEP_FIELDS if f in spec}
+    return step_problems(spec), {f: spec.get(f) for f in (*STEP_FIELDS, "id") if f in spec}
 
 
-def _validate(values: dict[str, Any], *, creating: bool):
+def _step_id_errors(sequence: Sequence | None, steps: list[dict[str, Any]]
+                    ) -> dict[str, list[str]]:
+    """Ids must name this sequence's steps, each at most once."""
+    known = set(sequence.steps.values_list("pk", flat=True)) if sequence is not None else set()
+    errors: dict[str, list[str]] = {}
+    seen: dict[int, int] = {}
+    for index, spec in enumerate(steps):
+        step_id = spec.get("id")
+        if step_id is None:
+            continue
+        if _int(step_id) is None:
+            errors[f"steps.{index}.id"] = ["A step's id (a whole number), or none for a new "
+                                           "step."]
+        elif step_id not in known:
+            errors[f"steps.{index}.id"] = ["No step with this id in this sequence."]
+        elif step_id in seen:
+            errors[f"steps.{index}.id"] = [f"The same step as step {seen[step_id] + 1}."]
+        else:
+            seen[step_id] = index
+    return errors
+
+
+def _validate(values: dict[str, Any], *, sequence: Sequence | None):
     errors = _settings_errors(values)
-    if creating and "name" not in values:
+    if sequence is None and "name" not in values:
         errors["name"] = ["Give the sequence a name."]
     triggers = steps = None
     if values.get("triggers") is not None:
@@ -163,6 +195,11 @@ def _validate(values: dict[str, Any], *, creating: bool):
     if values.get("steps") is not None:
         step_errors, steps = _list_errors("steps", values["steps"], MAX_STEPS, _check_step)
         errors.update(step_errors)
+        if sequence is None:
+            for spec in steps:  # ids name existing steps: a new sequence has none
+                spec.pop("id", None)
+        elif not step_errors:
+            errors.update(_step_id_errors(sequence, steps))
     status = values.get("status")
     if status == SequenceStatus.ACTIVE and steps == [] and "steps" not in errors:
         errors["steps"] = ["An active sequence needs at least one step."]
@@ -179,36 +216,64 @@ def _set_triggers(sequence: Sequence, triggers: list[dict[str, Any]]) -> None:
     )
 
 
+def _step_values(spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "subject": spec["subject"],
+        "preheader": spec.get("preheader") or "",
+        "body": spec["body"],
+        "delay_minutes": spec.get("delay_minutes") or 0,
+        "send_days": spec.get("send_days") or [],
+        "send_hour_start": spec.get("send_hour_start"),
+        "send_hour_end": spec.get("send_hour_end"),
+    }
+
+
 def _set_steps(sequence: Sequence, steps: list[dict[str, Any]]) -> None:
-    """Replace the steps by position, updating rows in place: enrollments waiting for a
-    step and the emails already sent keep pointing at the same row. Removed steps are
-    deleted (their waiting enrollments complete at their next due time)."""
-    existing = {s.position: s for s in sequence.steps.all()}
-    for position, spec in enumerate(steps, start=1):
-        values = {
-            "subject": spec["subject"],
-            "preheader": spec.get("preheader") or "",
-            "body": spec["body"],
-            "delay_minutes": spec.get("delay_minutes") or 0,
-            "send_days": spec.get("send_days") or [],
-            "send_hour_start": spec.get("send_hour_start"),
-            "send_hour_end": spec.get("send_hour_end"),
-        }
-        step = existing.pop(position, None)
+    """Make the sequence's steps ``steps``, in that order, keeping rows by identity (the
+    module text), then move the waiting enrollments to the step that now follows what
+    they were sent."""
+    existing = list(sequence.steps.order_by("position"))
+    by_id = {s.pk: s for s in existing}
+    rows: list[Step | None] = [by_id.get(spec.get("id")) for spec in steps]
+    free = [s for s in existing if s not in rows]
+    for index, spec in enumerate(steps):
+        if rows[index] is None:
+            same = next((s for s in free if (s.subject, s.body) == (spec["subject"],
+                                                                   spec["body"])), None)
+            if same is not None:
+                rows[index] = same
+                free.remove(same)
+    if free:
+        Step.objects.filter(pk__in=[s.pk for s in free]).delete()
+    kept = [row for row in rows if row is not None]
+    if kept:
+        # Out of the way of the final positions first: (sequence, position) is unique
+        # at every statement, and rows change places.
+        offset = max([s.position for s in existing] + [len(steps)]) + 1
+        Step.objects.filter(pk__in=[s.pk for s in kept]).update(
+            position=F("position") + offset)
+    retimed: set[int] = set()
+    for position, (spec, step) in enumerate(zip(steps, rows, strict=True), start=1):
+        values = _step_values(spec)
         if step is None:
             Step.objects.create(sequence=sequence, position=position, **values)
-        else:
-            for name, value in values.items():
-                setattr(step, name, value)
-            step.save()
+            continue
+        if (step.delay_minutes, step.send_days, step.send_hour_start, step.send_hour_end) != (
+                values["delay_minutes"], values["send_days"], values["send_hour_start"],
+                values["send_hour_end"]):
+            retimed.add(step.pk)
+        for name, value in values.items():
+            setattr(step, name, value)
+        step.position = position
+        step.save()
     if existing:
-        Step.objects.filter(pk__in=[s.pk for s in existing.values()]).delete()
+        enrollments_follow_edit(sequence=sequence, retimed=retimed)
 
 
 @transaction.atomic
 def sequence_create(**values: Any) -> Sequence:
     """Create a sequence from its settings (SETTING_FIELDS), ``triggers`` and ``steps``."""
-    triggers, steps = _validate(values, creating=True)
+    triggers, steps = _validate(values, sequence=None)
     sequence = Sequence(**{k: v for k, v in values.items() if k in SETTING_FIELDS})
     sequence.name = sequence.name.strip()
     sequence.exit_on_stage = sequence.exit_on_stage or ""
@@ -221,11 +286,12 @@ def sequence_create(**values: Any) -> Sequence:
 
 @transaction.atomic
 def sequence_update(*, sequence: Sequence, **values: Any) -> Sequence:
-    """Change settings; ``triggers`` / ``steps``, when given, replace the whole list."""
+    """Change settings; ``triggers`` / ``steps``, when given, replace the whole list (steps
+    keep their rows by ``id``: the module text)."""
     if (values.get("status") == SequenceStatus.ACTIVE and values.get("steps") is None
             and not sequence.steps.exists()):
         raise ValidationError({"steps": ["An active sequence needs at least one step."]})
-    triggers, steps = _validate(values, creating=False)
+    triggers, steps = _validate(values, sequence=sequence)
     for name in SETTING_FIELDS:
         if name in values:
             setattr(sequence, name, values[name] if values[name] is not None else "")

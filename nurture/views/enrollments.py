@@ -1,21 +1,46 @@
-"""A sequence's enrollments: who is in it, where they are, why they left; removing a lead
-by hand and adding one by hand. Also the lead page's "remove from sequence" form."""
+"""A sequence's enrollments: who is in it, where they are, which of its emails failed and
+why, why they left; removing a lead by hand and adding one by hand. A sequence's emails:
+what was sent, what waits for a retry, what failed and why. Also the lead page's "remove
+from sequence" form."""
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
-from nurture.models import Enrollment, EnrollmentState, TriggerType
+from nurture.models import EmailMessage, Enrollment, EnrollmentState, MessageStatus, TriggerType
 from nurture.services import enrollment_create, enrollment_exit
 from nurture.views.common import ManageNurtureAccess, NurtureAccess, pick_lead
 
 ENROLLMENTS_PER_PAGE = 50
+EMAILS_PER_PAGE = 50
 REMOVED_BY_HAND = "removed by hand"
+
+
+def with_emails(enrollments: list[Enrollment]) -> list[Enrollment]:
+    """Each enrollment's ``sent_count`` and ``failures`` (its failed emails, with their
+    reasons), in two queries whatever the number of enrollments."""
+    ids = [e.pk for e in enrollments]
+    counts = dict(
+        EmailMessage.objects.filter(enrollment_id__in=ids, status=MessageStatus.SENT)
+        .order_by().values("enrollment_id").annotate(n=Count("id"))
+        .values_list("enrollment_id", "n")
+    ) if ids else {}
+    failures: dict[int, list[EmailMessage]] = {}
+    if ids:
+        for message in (EmailMessage.objects.filter(enrollment_id__in=ids,
+                                                    status=MessageStatus.FAILED)
+                        .select_related("step").order_by("created_at", "id")):
+            failures.setdefault(message.enrollment_id, []).append(message)
+    for enrollment in enrollments:
+        enrollment.sent_count = counts.get(enrollment.pk, 0)
+        enrollment.failures = failures.get(enrollment.pk, [])
+    return enrollments
 
 
 class EnrollmentListView(NurtureAccess, View):
@@ -34,6 +59,7 @@ class EnrollmentListView(NurtureAccess, View):
             state = ""
         paginator = Paginator(enrollments, ENROLLMENTS_PER_PAGE)
         page = paginator.get_page(self.request.GET.get("page"))
+        page.object_list = with_emails(list(page.object_list))
         return render(self.request, "nurture/enrollments.html", {
             "sequence": sequence,
             "page_obj": page,
@@ -90,3 +116,31 @@ class EnrollmentExitView(ManageNurtureAccess, View):
                                                require_https=request.is_secure()):
             target = reverse("nurture:enrollments", args=[enrollment.sequence_id])
         return redirect(target)
+
+
+class EmailListView(NurtureAccess, View):
+    """A sequence's emails, newest first, by status (``?status=failed``: the failures,
+    with what the mail server or the template said)."""
+
+    def get(self, request, pk: int):
+        sequence = self.get_sequence(pk)
+        status = request.GET.get("status", "")
+        emails = EmailMessage.objects.filter(sequence=sequence).select_related("lead", "step")
+        if status in MessageStatus.values:
+            emails = emails.filter(status=status)
+        else:
+            status = ""
+        counts = EmailMessage.objects.filter(sequence=sequence).order_by().aggregate(
+            all=Count("id"),
+            **{value: Count("id", filter=Q(status=value)) for value in MessageStatus.values})
+        paginator = Paginator(emails, EMAILS_PER_PAGE)
+        page = paginator.get_page(request.GET.get("page"))
+        return render(request, "nurture/emails.html", {
+            "sequence": sequence,
+            "page_obj": page,
+            "page_range": paginator.get_elided_page_range(page.number, on_each_side=2),
+            "status": status,
+            "statuses": [(value, label, counts[value]) for value, label in
+                         MessageStatus.choices],
+            "total": counts["all"],
+        })

@@ -104,11 +104,13 @@ def with_figures(sequences: list[Sequence]) -> list[Sequence]:
     }
     sends = {
         row["sequence_id"]: row for row in
-        EmailMessage.objects.filter(sequence_id__in=ids, status=MessageStatus.SENT).order_by()
-        .values("sequence_id").annotate(
-            sent=Count("id"),
-            opened=Count("id", filter=Q(opened_at__isnull=False)),
-            clicked=Count("id", filter=Q(clicked_at__isnull=False)),
+        EmailMessage.objects.filter(sequence_id__in=ids,
+                                    status__in=[MessageStatus.SENT, MessageStatus.FAILED])
+        .order_by().values("sequence_id").annotate(
+            sent=Count("id", filter=Q(status=MessageStatus.SENT)),
+            failed=Count("id", filter=Q(status=MessageStatus.FAILED)),
+            opened=Count("id", filter=Q(status=MessageStatus.SENT, opened_at__isnull=False)),
+            clicked=Count("id", filter=Q(status=MessageStatus.SENT, clicked_at__isnull=False)),
         )
     }
     page_ids = {t.params.get("page") for s in sequences for t in s.triggers.all()
@@ -122,7 +124,7 @@ def with_figures(sequences: list[Sequence]) -> list[Sequence]:
         sequence.figures = {
             "enrolled": e.get("enrolled", 0), "active": e.get("active", 0),
             "completed": e.get("completed", 0), "exited": e.get("exited", 0),
-            "became_sql": e.get("became_sql", 0), "sent": sent,
+            "became_sql": e.get("became_sql", 0), "sent": sent, "failed": m.get("failed", 0),
             "open_rate": _rate(m.get("opened", 0), sent),
             "click_rate": _rate(m.get("clicked", 0), sent),
         }

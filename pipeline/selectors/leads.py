@@ -144,8 +144,8 @@ TIMELINE_GROUPS: dict[str, tuple[str, frozenset[str]]] = {
     "submissions": ("Submissions", frozenset(
         {"form_submitted", "confirmed", "lead_magnet_downloaded"})),
     "emails": ("Emails", frozenset(
-        {"email_sent", "email_opened", "email_clicked", "unsubscribed", "sequence_enrolled",
-         "sequence_exited"})),
+        {"email_sent", "email_opened", "email_clicked", "email_failed", "unsubscribed",
+         "sequence_enrolled", "sequence_exited"})),
     "page_views": ("Page views", frozenset({"page_viewed"})),
     "scores": ("Score and grade changes", frozenset({"score_changed", "grade_changed"})),
     "stages": ("Stage and owner changes", frozenset({"stage_changed", "owner_changed"})),

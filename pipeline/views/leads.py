@@ -166,6 +166,7 @@ ACTIVITY_ICONS = {
     ActivityKind.EMAIL_OPENED: "envelope-open",
     ActivityKind.EMAIL_CLICKED: "cursor",
     ActivityKind.UNSUBSCRIBED: "envelope-slash",
+    "email_failed": "envelope-exclamation",
     ActivityKind.SCORE_CHANGED: "speedometer2",
     ActivityKind.GRADE_CHANGED: "award",
     ActivityKind.STAGE_CHANGED: "signpost-split",

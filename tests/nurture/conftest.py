@@ -5,8 +5,10 @@ import logging
 from datetime import datetime
 
 import pytest
+from django.db.models.functions import Now
 from django.utils import timezone
 
+from nurture.models import EmailMessage, MessageStatus
 from nurture.services import dispatch_batch, enrollment_create, sequence_create
 from tests.conftest import SMTPServer, _free_port
 
@@ -85,3 +87,10 @@ def enroll(sequence, lead, now: datetime | None = None):
 
 def dispatch(now: datetime | None = None, batch: int = 200):
     return dispatch_batch(now=now or timezone.now(), batch=batch)
+
+
+def end_leases():
+    """What the passing of LEASE does to queued messages: leases are times on the
+    database's clock, which no test can move, so they are ended here."""
+    return EmailMessage.objects.filter(status=MessageStatus.QUEUED,
+                                       leased_until__isnull=False).update(leased_until=Now())

@@ -58,10 +58,15 @@ def test_reading_changing_and_deleting_a_sequence(api_client_for, admin_user, fo
     assert [s["id"] for s in listed["results"]] == [created["id"]]
 
     changed = client.patch(url, {"status": "paused", "steps": [
-        {"subject": "New first", "body": "Body", "delay_minutes": 5}]}, format="json")
+        {"id": step_ids[1], "subject": "Second, now first", "body": "Body",
+         "delay_minutes": 5},
+        {"subject": "New", "body": "Body", "delay_minutes": 5}]}, format="json")
     assert changed.status_code == 200, changed.json()
     assert changed.json()["status"] == "paused"
-    assert [s["id"] for s in changed.json()["steps"]] == step_ids[:1]  # kept by position
+    steps = changed.json()["steps"]
+    assert steps[0]["id"] == step_ids[1]  # kept by id, moved to the top
+    assert steps[1]["id"] not in step_ids and [s["position"] for s in steps] == [1, 2]
+    assert not Step.objects.filter(pk=step_ids[0]).exists()  # left out: deleted
     assert client.delete(url).status_code == 204
     assert not Sequence.objects.exists()
 

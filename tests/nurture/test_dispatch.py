@@ -2,6 +2,8 @@
 one email per step whatever happens to the worker, SMTP failures, and everything that
 must stop a message."""
 
+import re
+import signal
 import threading
 from datetime import UTC, datetime, timedelta
 from unittest import mock
@@ -22,9 +24,10 @@ from nurture.models import (
     Suppression,
 )
 from nurture.services import dispatch as dispatch_module
-from nurture.services import lead_unsubscribe
+from nurture.services import enrollment_exit, lead_unsubscribe, suppression_add
+from nurture.services.rendering import click_token_read
 from tests.factories import FormFactory, LeadFactory, SubmissionFactory
-from tests.nurture.conftest import STEP, dispatch, enroll, make_sequence
+from tests.nurture.conftest import STEP, dispatch, end_leases, enroll, make_sequence
 
 pytestmark = pytest.mark.django_db
 
@@ -167,10 +170,30 @@ def test_a_worker_killed_after_its_claim_is_taken_over_once_the_lease_ends(smtp,
 
     dispatch(now=now + timedelta(minutes=1))  # still leased to the dead run
     assert smtp.messages == []
-    dispatch(now=now + dispatch_module.LEASE + timedelta(seconds=1))
-    dispatch(now=now + dispatch_module.LEASE + timedelta(minutes=1))
+    end_leases()
+    dispatch(now=now + timedelta(minutes=2))
+    dispatch(now=now + timedelta(minutes=3))
     assert sorted(m["To"] for m in smtp.messages) == sorted(lead.email for lead in leads)
     assert set(EmailMessage.objects.values_list("status", flat=True)) == {MessageStatus.SENT}
+
+
+def test_a_host_whose_clock_runs_ahead_does_not_take_over_leased_messages(smtp):
+    lead = LeadFactory()
+    enroll(make_sequence(), lead)
+    now = timezone.now()
+    with (mock.patch.object(dispatch_module, "send_messages", side_effect=SystemExit),
+          pytest.raises(SystemExit)):
+        dispatch(now=now)  # claimed and leased, then the worker is still sending (or dead)
+
+    # Another host, its clock an hour fast: by its clock the lease ran out long ago, by
+    # the database's it did not.
+    dispatch(now=now + timedelta(hours=1))
+    assert smtp.messages == []
+    message = EmailMessage.objects.get()
+    assert message.status == MessageStatus.QUEUED and message.leased_until is not None
+    end_leases()
+    dispatch(now=now + timedelta(hours=1))
+    assert len(smtp.messages) == 1
 
 
 def test_a_temporary_refusal_is_retried_with_backoff_then_sent_once(smtp):
@@ -244,9 +267,9 @@ def test_an_unsubscribe_between_claim_and_send_cancels_the_message(smtp):
     enroll(make_sequence(), lead)
     real = dispatch_module.send_messages
 
-    def unsubscribe_then_send(ids, result):
+    def unsubscribe_then_send(ids, result, **kwargs):
         Lead.objects.filter(pk=lead.pk).update(unsubscribed_at=timezone.now())
-        real(ids, result)
+        real(ids, result, **kwargs)
 
     with mock.patch.object(dispatch_module, "send_messages", unsubscribe_then_send):
         result = dispatch()
@@ -416,7 +439,7 @@ def test_sends_a_dead_worker_did_not_record_get_their_activity_once(smtp):
     for lead in LeadFactory.create_batch(2):
         enroll(sequence, lead)
     now = timezone.now()
-    with (mock.patch.object(dispatch_module, "_record_sent", side_effect=SystemExit),
+    with (mock.patch.object(dispatch_module, "_record_done", side_effect=SystemExit),
           pytest.raises(SystemExit)):
         dispatch(now=now)  # dies after both were accepted and marked sent
     assert EmailMessage.objects.filter(status=MessageStatus.SENT, recorded=False).count() == 2
@@ -431,18 +454,186 @@ def test_sends_a_dead_worker_did_not_record_get_their_activity_once(smtp):
 
 
 def test_an_unsubscribe_while_the_batch_is_sending_stops_that_leads_message(smtp, monkeypatch):
-    monkeypatch.setattr(dispatch_module, "RECORD_EVERY", 2)
     sequence = make_sequence()
     for n in range(6):
         enroll(sequence, LeadFactory(email=f"l{n}@example.com"))
     real = dispatch_module._deliver
 
-    def deliver_then_unsubscribe(connection, email):
+    def deliver_then_change_things(connection, email):
         real(connection, email)
         if email.to == ["l0@example.com"]:
-            lead_unsubscribe(lead=Lead.objects.get(email="l5@example.com"), how="page")
+            # Committed while l0's email is out and the others are not: the very next
+            # message, and others later in the batch.
+            lead_unsubscribe(lead=Lead.objects.get(email="l1@example.com"), how="page")
+            suppression_add(email="L3@Example.com")
+            enrollment_exit(enrollment=Enrollment.objects.get(lead__email="l4@example.com"),
+                            reason="removed by hand")
 
-    monkeypatch.setattr(dispatch_module, "_deliver", deliver_then_unsubscribe)
+    monkeypatch.setattr(dispatch_module, "_deliver", deliver_then_change_things)
+    result = dispatch()
+    assert sorted(m["To"] for m in smtp.messages) == [
+        "l0@example.com", "l2@example.com", "l5@example.com"]
+    assert result.sent == 3
+    stopped = EmailMessage.objects.filter(lead__email__in=["l1@example.com", "l3@example.com",
+                                                           "l4@example.com"])
+    assert set(stopped.values_list("status", flat=True)) == {MessageStatus.CANCELLED}
+
+
+def test_the_next_step_waits_until_a_retried_step_was_sent(smtp):
+    lead = LeadFactory(email="slow@example.com")
+    start = timezone.now()
+    sequence = make_sequence(steps=[{**STEP, "subject": "One"},
+                                    {**STEP, "subject": "Two", "delay_minutes": 1}])
+    enrollment = enroll(sequence, lead, now=start)
+    smtp.defer("slow@example.com", times=1)  # the real server answers 451 once
+
+    assert dispatch(now=start).deferred == 1
+    enrollment.refresh_from_db()
+    assert enrollment.next_due_at is None  # in flight: step 2 is not due yet
+
+    # Step 2 would have been due a minute after step 1 was claimed; step 1's retry comes
+    # first, and step 2 only its delay after step 1 actually went out.
+    dispatch(now=start + timedelta(minutes=2))
+    assert [m["Subject"] for m in smtp.messages] == ["One"]
+    one = EmailMessage.objects.get(subject="One")
+    assert one.sent_at == start + timedelta(minutes=2)
+    enrollment.refresh_from_db()
+    assert enrollment.next_due_at == one.sent_at + timedelta(minutes=1)
+    dispatch(now=start + timedelta(minutes=2, seconds=59))
+    assert len(smtp.messages) == 1
+    dispatch(now=start + timedelta(minutes=3))
+    assert [m["Subject"] for m in smtp.messages] == ["One", "Two"]
+    enrollment.refresh_from_db()
+    assert enrollment.state == EnrollmentState.COMPLETED
+
+
+def test_retry_and_send_times_follow_the_clock_the_dispatcher_was_given(smtp):
+    later = timezone.now() + timedelta(days=30)
+    enroll(make_sequence(), LeadFactory(email="busy@example.com"), now=later)
+    smtp.defer("busy@example.com", times=1)
+
+    dispatch(now=later)
+    message = EmailMessage.objects.get()
+    assert later + timedelta(seconds=47) <= message.next_attempt_at <= later + timedelta(
+        seconds=73)
+    assert dispatch(now=later + timedelta(seconds=40)).sent == 0
+    assert dispatch(now=later + timedelta(minutes=2)).sent == 1
+    message.refresh_from_db()
+    assert message.status == MessageStatus.SENT
+    assert message.sent_at == later + timedelta(minutes=2)
+
+
+def test_a_failed_step_is_on_the_timeline_with_its_reason_and_the_lead_goes_on(smtp):
+    lead = LeadFactory(email="ann@example.com")
+    start = timezone.now()
+    sequence = make_sequence(steps=[{**STEP, "subject": "One"},
+                                    {**STEP, "subject": "Two", "delay_minutes": 5}])
+    enrollment = enroll(sequence, lead, now=start)
+    first = sequence.steps.get(position=1)
+    # A template that no longer compiles (saved before a rule changed, say).
+    type(first).objects.filter(pk=first.pk).update(body="{% load static %}")
+
+    result = dispatch(now=start)
+
+    assert result.failed == 1 and smtp.messages == []
+    failed = EmailMessage.objects.get(step=first)
+    assert failed.status == MessageStatus.FAILED and failed.failed_at == start
+    activity = Activity.objects.get(lead=lead, kind="email_failed")
+    assert activity.data["message"] == failed.pk and activity.data["step"] == first.pk
+    assert activity.data["subject"] == "One" and "{% load %}" in activity.data["reason"]
+    assert activity.occurred_at == start
+    enrollment.refresh_from_db()
+    assert enrollment.next_step.position == 2
+    assert enrollment.next_due_at == start + timedelta(minutes=5)
+    dispatch(now=start + timedelta(minutes=5))
+    assert [m["Subject"] for m in smtp.messages] == ["Two"]
+
+
+def test_a_refused_message_records_email_failed_with_the_servers_answer(smtp):
+    lead = LeadFactory(email="gone@example.com")
+    enroll(make_sequence(), lead)
+    smtp.refuse("gone@example.com")
     dispatch()
-    assert sorted(m["To"] for m in smtp.messages) == [f"l{n}@example.com" for n in range(5)]
-    assert EmailMessage.objects.get(lead__email="l5@example.com").status == "cancelled"
+    activity = Activity.objects.get(lead=lead, kind="email_failed")
+    assert "550" in activity.data["reason"] and activity.data["attempts"] == 1
+
+
+def test_a_soft_time_limit_right_after_the_servers_250_does_not_lead_to_a_resend(
+    smtp, monkeypatch
+):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    def soft_time_limit(signum, frame):  # what Celery's prefork pool installs
+        raise SoftTimeLimitExceeded()
+
+    sequence = make_sequence()
+    for n in range(2):
+        enroll(sequence, LeadFactory(email=f"t{n}@example.com"))
+    real = dispatch_module._deliver
+
+    def deliver_then_time_is_up(connection, email):
+        real(connection, email)
+        signal.raise_signal(signal.SIGUSR1)  # the soft limit, between the 250 and the mark
+
+    previous = signal.signal(signal.SIGUSR1, soft_time_limit)
+    try:
+        monkeypatch.setattr(dispatch_module, "_deliver", deliver_then_time_is_up)
+        now = timezone.now()
+        with pytest.raises(SoftTimeLimitExceeded):
+            dispatch(now=now)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert [m["To"] for m in smtp.messages] == ["t0@example.com"]
+    assert EmailMessage.objects.get(lead__email="t0@example.com").status == MessageStatus.SENT
+
+    monkeypatch.setattr(dispatch_module, "_deliver", real)
+    end_leases()  # the interrupted run's lease on t1's message ends
+    dispatch(now=now + dispatch_module.LEASE + timedelta(minutes=1))
+    assert sorted(m["To"] for m in smtp.messages) == ["t0@example.com", "t1@example.com"]
+    assert Activity.objects.filter(kind="email_sent").count() == 2
+
+
+def test_a_link_from_a_merge_field_is_kept_when_it_is_a_web_address(smtp):
+    body = "Visit [your site]({{ website }}) or write to [us](mailto:hi@acme.test)."
+    sequence = make_sequence(tracking=False, steps=[{**STEP, "body": body}])
+    enroll(sequence, LeadFactory(email="a@example.com", website="https://acme.example/?a=1&b=2"))
+    enroll(sequence, LeadFactory(email="b@example.com", website="javascript:alert(1)"))
+    enroll(sequence, LeadFactory(email="c@example.com",
+                                 website='https://x.test/" onclick="alert(1)'))
+    dispatch()
+    html = {m["To"]: html_of(m) for m in smtp.messages}
+    text = {m["To"]: text_of(m) for m in smtp.messages}
+    assert '<a href="https://acme.example/?a=1&amp;b=2"' in html["a@example.com"]
+    assert "your site (https://acme.example/?a=1&b=2)" in text["a@example.com"]
+    assert "javascript" not in html["b@example.com"].lower()
+    assert ">your site</a>" in html["b@example.com"]  # the text stays, the link goes
+    assert "javascript" not in text["b@example.com"]
+    assert 'onclick="' not in html["c@example.com"]  # at most text inside the address
+    assert 'href="mailto:hi@acme.test"' in html["b@example.com"]
+
+
+def test_a_link_from_a_merge_field_is_tracked_like_any_other(smtp):
+    sequence = make_sequence(steps=[{**STEP, "body": "See [it]({{ website }})."}])
+    enroll(sequence, LeadFactory(website="https://acme.example/x"))
+    dispatch()
+    html = html_of(smtp.messages[0])
+    [token] = re.findall(r'href="https://leadhub\.example\.org/e/c/([^"/]+)/"', html)
+    assert click_token_read(token)[1] == "https://acme.example/x"
+
+
+def test_the_text_part_is_the_html_made_readable_not_the_source(smtp):
+    body = ("# Welcome, {{ first_name }}\n\n"
+            "Hello **{{ first_name }}** at {{ company }}. Read "
+            "[the guide](https://www.example.com/guide?a=1&b=2).\n\n"
+            "- one\n- two\n\n"
+            "<p>Or <b>call</b> us.</p>")
+    enroll(make_sequence(steps=[{**STEP, "body": body}]),
+           LeadFactory(first_name="Ann", company="A&B <Co>"))
+    dispatch()
+    text = text_of(smtp.messages[0]).replace("\r\n", "\n")
+    assert "Welcome, Ann\n\nHello Ann at A&B <Co>." in text
+    assert "Read the guide (https://www.example.com/guide?a=1&b=2)." in text
+    assert "- one\n- two" in text
+    assert "Or call us." in text
+    for raw in ("**", "# ", "](", "<p>", "<b>", "&amp;"):
+        assert raw not in text, raw

@@ -20,13 +20,12 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.utils import timezone
 
 from nurture.models import EmailMessage, MessageStatus
 from nurture.tasks import nurture_dispatch
 from tests.capture.test_outbox_e2e import ROOT, _database_url, publishing_to
 from tests.factories import LeadFactory
-from tests.nurture.conftest import enroll, make_sequence
+from tests.nurture.conftest import end_leases, enroll, make_sequence
 
 pytestmark = [
     pytest.mark.postgres,
@@ -127,8 +126,9 @@ def test_a_worker_killed_mid_batch_and_a_new_one_send_each_step_exactly_once(
     queued = EmailMessage.objects.filter(status=MessageStatus.QUEUED)
     assert queued.count() == LEADS - (KILL_AT - 1)  # claimed, leased, not sent
 
-    # The dead worker's lease ends (5 minutes in production; moved here).
-    queued.update(next_attempt_at=timezone.now())
+    # The dead worker's lease ends (5 minutes in production, on the database's clock;
+    # ended here).
+    assert end_leases() == LEADS - (KILL_AT - 1)
     with worker(broker_url, tmp_path / "second", smtp.port) as (process, log), \
             publishing_to(broker_url):
         nurture_dispatch.delay()

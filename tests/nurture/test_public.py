@@ -5,12 +5,14 @@ import re
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from capture.models import Activity, Lead
 from nurture.models import EmailMessage, Enrollment, EnrollmentState
 from nurture.services.rendering import click_token, open_token
-from tests.factories import LeadFactory
+from nurture.services.tracking import BURST, HOLD, clicks_record
+from tests.factories import LeadFactory, RuleFactory
 from tests.nurture.conftest import dispatch, enroll, make_sequence
 
 pytestmark = pytest.mark.django_db
@@ -60,27 +62,94 @@ def test_opens_by_mail_proxies_are_flagged_automated(client, sent):
     assert sent["message"].opened_at is None
 
 
+def later(seconds: float = 0):
+    """When the clicks of now have left their burst window."""
+    return timezone.now() + HOLD + timedelta(seconds=seconds)
+
+
 def test_a_click_records_it_and_redirects_to_the_link_in_the_email(client, sent):
     first, _second = paths(sent["html"], "c")
-    response = client.get(first, HTTP_USER_AGENT=BROWSER)
-    assert response.status_code == 302
-    assert response["Location"] == "https://www.example.com/a"
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        response = client.get(first, HTTP_USER_AGENT=BROWSER)
+        assert response.status_code == 302
+        assert response["Location"] == "https://www.example.com/a"
+        clicked_at = timezone.now()
+        # Written once no other click can join its burst, dated when it happened.
+        assert clicks_record(now=timezone.now() + BURST) == 0
+        assert not Activity.objects.filter(kind="email_clicked").exists()
+        clock.shift(HOLD)
+        assert dispatch().clicks == 1
     clicked = Activity.objects.get(kind="email_clicked")
     assert clicked.data["url"] == "https://www.example.com/a"
     assert clicked.data["automated"] is False
+    assert clicked.occurred_at == clicked_at
+    sent["message"].refresh_from_db()
+    assert sent["message"].clicked_at == clicked_at
+    assert clicks_record(now=later(60)) == 0  # once
 
 
-def test_clicks_on_every_link_at_once_or_right_after_delivery_are_automated(client, sent):
+def test_clicks_on_every_link_at_once_are_all_automated_the_first_one_too(client, sent):
     first, second = paths(sent["html"], "c")
-    client.get(first, HTTP_USER_AGENT=BROWSER)
-    client.get(second, HTTP_USER_AGENT=BROWSER)
-    flags = list(Activity.objects.filter(kind="email_clicked").order_by("id")
-                 .values_list("data__automated", flat=True))
-    assert flags == [False, True]
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        client.get(first, HTTP_USER_AGENT=BROWSER)
+        clock.shift(timedelta(seconds=1.5))  # a scanner, one link after the other
+        client.get(second, HTTP_USER_AGENT=BROWSER)
+    clicks_record(now=later(2))
+    flags = list(Activity.objects.filter(kind="email_clicked").order_by("occurred_at")
+                 .values_list("data__url", "data__automated"))
+    assert flags == [("https://www.example.com/a", True), ("https://www.example.com/b", True)]
+    sent["message"].refresh_from_db()
+    assert sent["message"].clicked_at is None
 
+
+def test_a_person_clicking_two_links_seconds_apart_or_one_link_twice_is_not_a_scanner(
+    client, sent
+):
+    first, second = paths(sent["html"], "c")
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        client.get(first, HTTP_USER_AGENT=BROWSER)
+        clock.shift(timedelta(seconds=1))
+        client.get(first, HTTP_USER_AGENT=BROWSER)  # the same link again: a double click
+        clock.shift(timedelta(seconds=20))
+        client.get(second, HTTP_USER_AGENT=BROWSER)
+    clicks_record(now=later(30))
+    assert list(Activity.objects.filter(kind="email_clicked").values_list(
+        "data__automated", flat=True)) == [False, False, False]
+
+
+def test_clicks_right_after_delivery_or_from_scanners_are_automated(client, sent):
+    first, _second = paths(sent["html"], "c")
+    client.get(first, HTTP_USER_AGENT="Mozilla/5.0 (compatible; Barracuda link checker)")
     EmailMessage.objects.update(sent_at=timezone.now())
     client.get(first, HTTP_USER_AGENT=BROWSER)
-    assert Activity.objects.filter(kind="email_clicked").latest("id").data["automated"] is True
+    clicks_record(now=later())
+    assert list(Activity.objects.filter(kind="email_clicked").values_list(
+        "data__automated", flat=True)) == [True, True]
+
+
+def test_a_scanners_burst_earns_no_points_and_a_persons_click_does(
+    client, sent, django_capture_on_commit_callbacks
+):
+    RuleFactory(activity_kind="email_clicked", points=5)
+    lead = sent["lead"]
+    first, second = paths(sent["html"], "c")
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        client.get(first, HTTP_USER_AGENT=BROWSER)
+        clock.shift(timedelta(seconds=0.5))
+        client.get(second, HTTP_USER_AGENT=BROWSER)
+        clock.shift(HOLD)
+        with django_capture_on_commit_callbacks(execute=True):
+            clicks_record()  # the activities, and their follow-up work (scoring)
+    lead.refresh_from_db()
+    assert lead.score == 0
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=5), tick=False) as clock:
+        client.get(first, HTTP_USER_AGENT=BROWSER)
+        clock.shift(HOLD)
+        with django_capture_on_commit_callbacks(execute=True):
+            clicks_record()
+    lead.refresh_from_db()
+    assert lead.score == 5
 
 
 def test_bad_tokens_are_404_and_redirects_go_only_to_signed_urls(client, sent):
@@ -95,6 +164,7 @@ def test_bad_tokens_are_404_and_redirects_go_only_to_signed_urls(client, sent):
     assert client.get(f"/e/c/{click_token(message.pk, 'javascript:alert(1)')}/").status_code \
         == 404
     assert client.get("/e/u/1:forged/").status_code == 404
+    clicks_record(now=later())
     assert not Activity.objects.filter(kind__in=["email_opened", "email_clicked"]).exists()
 
 

@@ -41,11 +41,11 @@ pytestmark = [
                        reason="needs redis-server on PATH (apt-get install redis-server)"),
 ]
 
-# Issue 5 says "stop Redis for a minute". The default here is 20 s, to keep CI short: the
-# worker and beat see the broker gone within a second or two, and what follows (their
-# reconnect attempts with growing pauses, 2, 4, 6, 8 … s, then 30 s) is the same for
-# 20 s as for 60 s; NURTURE_REDIS_OUTAGE_SECONDS=60 runs the issue's minute.
-OUTAGE_SECONDS = float(os.environ.get("NURTURE_REDIS_OUTAGE_SECONDS", "20"))
+# Issue 5 says "stop Redis for a minute", and that is the default: a minute is long
+# enough for the worker's and beat's reconnect pauses to grow (2, 4, 6, 8 … s, then
+# 30 s), which a shorter outage would not show. NURTURE_REDIS_OUTAGE_SECONDS shortens it
+# for a quick local run.
+OUTAGE_SECONDS = float(os.environ.get("NURTURE_REDIS_OUTAGE_SECONDS", "60"))
 BEFORE = 5  # leads whose step is sent before the outage (the setup works)
 DURING = 15  # leads whose step comes due while Redis is down
 

@@ -22,7 +22,7 @@ from nurture.models import (
     Sequence,
     Suppression,
 )
-from nurture.services import enrollment_create, sequence_create, suppression_add
+from nurture.services import dispatch_batch, enrollment_create, sequence_create, suppression_add
 from nurture.services.ui_actions import TEST_HEADER
 from tests.factories import FormFactory, LeadFactory
 
@@ -511,6 +511,7 @@ def test_every_page_is_reachable_from_the_index(marketer_client):
     html = marketer_client.get(INDEX).content.decode()
     for url in (reverse("nurture:settings"), reverse("nurture:suppressions"),
                 reverse("nurture:enrollments", args=[sequence.pk]),
+                reverse("nurture:emails", args=[sequence.pk]),
                 reverse("nurture:edit", args=[sequence.pk]), NEW,
                 reverse("nurture:delete", args=[sequence.pk])):
         assert f'href="{url}' in html, url
@@ -554,3 +555,44 @@ def test_the_lead_tag_shows_unsubscribed_and_suppressed_and_hides_remove_from_re
         Context({"lead": lead, "request": request}))
     assert "Unsubscribed" in html and "suppression list" in html
     assert "lead-sequence-remove" not in html
+
+
+# --- Failed emails ----------------------------------------------------------------------------
+
+
+def test_failed_emails_show_with_their_reason_wherever_the_sends_do(marketer_client, smtp):
+    sequence = make_sequence(name="Drip")
+    gone = LeadFactory(email="gone@acme.example")
+    here = LeadFactory(email="here@acme.example")
+    enrollment_create(sequence=sequence, lead=gone)
+    enrollment_create(sequence=sequence, lead=here)
+    smtp.refuse("gone@acme.example")
+    result = dispatch_batch(now=timezone.now())
+    assert (result.sent, result.failed) == (1, 1)
+    reason = "550"
+
+    html = marketer_client.get(reverse("nurture:enrollments", args=[sequence.pk])).content
+    rows = {row.split("</td>")[0]: row for row in
+            html.decode().split('data-testid="enrollment-row"')[1:]}
+    gone_row = next(r for k, r in rows.items() if "gone@acme.example" in k)
+    here_row = next(r for k, r in rows.items() if "here@acme.example" in k)
+    assert 'data-testid="enrollment-failure"' in gone_row and reason in gone_row
+    assert "0 sent" in gone_row and "1 sent" in here_row
+    assert 'data-testid="enrollment-failure"' not in here_row
+
+    emails_url = reverse("nurture:emails", args=[sequence.pk])
+    response = marketer_client.get(emails_url, {"status": "failed"})
+    assert [e.to_email for e in response.context["page_obj"].object_list] == [
+        "gone@acme.example"]
+    page = response.content.decode()
+    assert reason in page and "No such user here" in page
+    assert len(marketer_client.get(emails_url).context["page_obj"].object_list) == 2
+
+    index = marketer_client.get(INDEX).content.decode()
+    assert f'href="{emails_url}?status=failed"' in index and "1 failed" in index
+
+    lead_page = marketer_client.get(reverse("pipeline:lead_detail", args=[gone.pk]))
+    card = lead_page.content.decode().split('data-testid="lead-sequences"', 1)[1]
+    assert 'data-testid="lead-sequence-failure"' in card and "No such user here" in card
+    timeline = lead_page.content.decode()
+    assert 'data-kind="email_failed"' in timeline
