@@ -5,6 +5,8 @@ filesystem broker, local-memory cache, mail to the console), which is what ``mak
 and ``make test`` use. The README's configuration reference lists each variable.
 """
 
+import os
+import re
 from pathlib import Path
 
 import environ
@@ -190,8 +192,25 @@ MEDIA_URL = "/media/"
 
 # --- Email ------------------------------------------------------------------------------
 
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
-vars().update(EMAIL_CONFIG)
+# SMTP and the local backends come from EMAIL_URL (django-environ's schemes); an email
+# service through django-anymail from EMAIL_URL=esp://<provider> (amazon_ses, brevo,
+# mailgun, mailjet, postmark, sendgrid, sparkpost, …: anymail's backend module names),
+# configured by ANYMAIL_<SETTING> variables (ANYMAIL_MAILGUN_API_KEY=… becomes
+# ANYMAIL["MAILGUN_API_KEY"]; see anymail's docs for each provider's names).
+EMAIL_URL = env.str("EMAIL_URL", default="consolemail://")
+if EMAIL_URL.startswith("esp://"):
+    _esp = EMAIL_URL.removeprefix("esp://").strip("/")
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", _esp):
+        raise ImproperlyConfigured(
+            f"EMAIL_URL={EMAIL_URL!r}: name the provider as anymail's backend module, "
+            "e.g. esp://mailgun or esp://amazon_ses."
+        )
+    EMAIL_BACKEND = f"anymail.backends.{_esp}.EmailBackend"
+    ANYMAIL = {key.removeprefix("ANYMAIL_"): value for key, value in os.environ.items()
+               if key.startswith("ANYMAIL_") and value}
+else:
+    EMAIL_CONFIG = env.email_url_config(EMAIL_URL)
+    vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="LeadHub <leadhub@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Seconds an SMTP connection may block. Django's default is none at all; Celery tasks

@@ -59,6 +59,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from django.conf import settings
 from django.core.mail import get_connection
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
@@ -317,6 +318,18 @@ def _deliver(smtp, email) -> None:
                 smtp.open()
             smtp.connection.sendmail(email.from_email, email.to, email.data)
             sent = 1
+    except AnymailRecipientsRefused as exc:
+        # An email service (EMAIL_URL=esp://…) refused every recipient: rejected or on
+        # its own suppression list. A permanent answer, like SMTP's 550.
+        raise _Refused(f"recipient refused by the email service: {exc}",
+                       hard_bounce=True) from exc
+    except AnymailAPIError as exc:
+        # The service's HTTP API: no answer, a timeout, 429 or 5xx are worth retrying;
+        # another 4xx (a bad request, a bad key) will not get better by itself.
+        status = getattr(exc, "status_code", None)
+        if status is None or status == 429 or status >= 500:
+            raise _Deferred(f"email service: {exc}") from exc
+        raise _Refused(f"email service answered {status}: {exc}", hard_bounce=False) from exc
     except smtplib.SMTPRecipientsRefused as exc:
         codes = [code for code, _ in exc.recipients.values()]
         if any(400 <= code < 500 for code in codes):
