@@ -4,6 +4,7 @@ from django.urls import reverse
 NAV_ITEMS = [
     ("Leads", "pipeline:lead_list", "/leads/", "people"),
     ("Board", "pipeline:board", "/board/", "kanban"),
+    ("Dashboard", "pipeline:dashboard", "/dashboard/", "graph-up"),
     ("Forms", "capture:form_list", "/forms/", "ui-checks"),
     ("Scoring", "scoring:index", "/scoring/", "speedometer2"),
     ("Nurture", "nurture:index", "/nurture/", "envelope-paper"),
