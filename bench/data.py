@@ -55,6 +55,18 @@ PAGES = ["/", "/pricing", "/features", "/blog/lead-scoring", "/docs", "/demo", "
 # (stage, cumulative share of leads)
 STAGE_MIX = [(Stage.LEAD, 0.60), (Stage.MQL, 0.75), (Stage.SQL, 0.85),
              (Stage.OPPORTUNITY, 0.91), (Stage.CUSTOMER, 0.95), (Stage.DISQUALIFIED, 1.0)]
+# The same shares among the open stages only (the board's "100,000 open leads"), and
+# among the closed ones (4 customers to 5 disqualified).
+OPEN_STAGE_MIX = [(Stage.LEAD, 0.66), (Stage.MQL, 0.82), (Stage.SQL, 0.93),
+                  (Stage.OPPORTUNITY, 1.0)]
+CLOSED_STAGE_MIX = [(Stage.CUSTOMER, 0.45), (Stage.DISQUALIFIED, 1.0)]
+OPEN_STAGES = tuple(stage for stage, _ in OPEN_STAGE_MIX)
+# make_deals: share of a stage's leads with a pipeline.Deal row (made at a first touch or
+# deal entry; the others have none, as in the product), and share with a deal value.
+DEAL_ROWS = {Stage.LEAD: 0.02, Stage.MQL: 0.80, Stage.SQL: 1.0, Stage.OPPORTUNITY: 1.0,
+             Stage.CUSTOMER: 1.0, Stage.DISQUALIFIED: 0.5}
+DEAL_SHARE = {Stage.LEAD: 0.02, Stage.MQL: 0.25, Stage.SQL: 0.70, Stage.OPPORTUNITY: 0.95,
+              Stage.CUSTOMER: 1.0, Stage.DISQUALIFIED: 0.10}
 # Middle-of-timeline activity kinds, by cumulative share.
 KIND_MIX = [("page_viewed", 0.45), ("email_opened", 0.65), ("email_sent", 0.75),
             ("form_submitted", 0.90), ("email_clicked", 1.0)]
@@ -123,12 +135,14 @@ def make_leads(
     seed: float = 0.42,
     rebuild_indexes: bool = True,
     verbose: bool = False,
+    stage_mix=STAGE_MIX,
 ) -> Made:
     """Add ``count`` leads created over the past year, each with a timeline of about
     ``activities_per_lead`` activities (2 to 2k−2 each, k on average; its first is
     ``lead_created`` at ``created_at``, its last at ``last_activity_at``).
 
-    Stages, scores, grades, sources, owners (``owner_ids``, a few users; unowned leads
+    Stages (``stage_mix``: (stage, cumulative share) pairs, e.g. :data:`OPEN_STAGE_MIX`),
+    scores, grades, sources, owners (``owner_ids``, a few users; unowned leads
     too), attribution, consent and custom attributes vary. Leads are numbered from
     ``first_number`` (default: after the highest lead id) for their emails. All activities
     are marked processed, so the outbox sweep sees none of them. Deterministic for a seed
@@ -146,7 +160,8 @@ def make_leads(
         dropped = _drop_indexes(cursor, [Lead, Activity]) if rebuild_indexes else []
         cursor.execute("SELECT setseed(%s)", [seed])
         _log(verbose, f"inserting {count:,} leads…", started)
-        cursor.execute(*_lead_insert(count, first_number, owner_ids or [], now))
+        cursor.execute(*_lead_insert(count, first_number, owner_ids or [], now,
+                                     stage_mix))
         leads = cursor.rowcount
         activities = 0
         if activities_per_lead > 0:
@@ -161,6 +176,52 @@ def make_leads(
         for model in (Lead, Activity):
             cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
     return Made(leads, activities, time.perf_counter() - started, first_number)
+
+
+def make_deals(*, now: datetime | None = None, seed: float = 0.43) -> int:
+    """Give leads that have none a ``pipeline.Deal`` row, set-based: by stage, the share
+    of :data:`DEAL_ROWS` gets a row (the product makes one at a lead's first touch or
+    deal entry), and the share of :data:`DEAL_SHARE` a value (1,000–100,000) and an
+    expected close date (ahead for open leads, the day it closed for closed ones). Rows
+    of leads past ``lead`` carry ``first_touch_at`` (so their MQLs are not all SLA
+    breaches). Returns the rows made; then VACUUM ANALYZE. Call it after make_leads,
+    outside ``transaction.atomic``."""
+    from pipeline.models import Deal
+
+    now = now or timezone.now()
+
+    def by_stage(shares: dict) -> str:
+        return "CASE l.stage " + " ".join(
+            f"WHEN '{stage}' THEN {share}" for stage, share in shares.items()) + " ELSE 0 END"
+
+    has_value = "d.r_value < d.value_share"
+    known = {
+        "lead_id": "d.id",
+        "value": (f"CASE WHEN {has_value} THEN "
+                  "round((1000 + d.r_amount * d.r_amount * 99000)::numeric, -2) END"),
+        "expected_close": (f"CASE WHEN NOT {has_value} THEN NULL "
+                           "WHEN d.stage IN ('customer', 'disqualified') "
+                           "THEN d.stage_changed_at::date "
+                           "ELSE (%(now)s + d.r_close * interval '180 days')::date END"),
+        "first_touch_at": ("CASE WHEN d.stage = 'lead' THEN NULL ELSE "
+                           "least(%(now)s, d.stage_changed_at + d.r_touch * interval '2 hours') "
+                           "END"),
+    }
+    select_from = (
+        "FROM (SELECT l.id, l.stage, l.stage_changed_at, random() AS r_row, "
+        "random() AS r_value, random() AS r_amount, random() AS r_close, random() AS r_touch, "
+        f"{by_stage(DEAL_ROWS)} AS row_share, {by_stage(DEAL_SHARE)} AS value_share "
+        f"FROM {Lead._meta.db_table} AS l WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {Deal._meta.db_table} AS x WHERE x.lead_id = l.id)) AS d "
+        "WHERE d.r_row < d.row_share ORDER BY d.id"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT setseed(%s)", [seed])
+        cursor.execute(*_insert(Deal, known, select_from, {"now": now}))
+        made = cursor.rowcount
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {Deal._meta.db_table}")
+    return made
 
 
 def _log(verbose: bool, message: str, started: float) -> None:
@@ -189,10 +250,11 @@ def _cumulative(mix, r: str) -> str:
 def _insert(model: type[models.Model], known: dict[str, str], select_from: str,
             params: dict) -> tuple[str, dict]:
     """INSERT INTO model's table, with ``known`` column expressions and every other
-    concrete column (but the primary key) set to its model field's default."""
+    concrete column (but the primary key, unless ``known`` gives it) set to its model
+    field's default."""
     columns, exprs = [], []
     for field in model._meta.concrete_fields:
-        if field.primary_key:
+        if field.primary_key and field.column not in known:
             continue
         columns.append(field.column)
         if field.column in known:
@@ -214,8 +276,9 @@ def _insert(model: type[models.Model], known: dict[str, str], select_from: str,
     return sql, params
 
 
-def _lead_insert(count: int, first_number: int, owner_ids: list[int], now: datetime):
-    stage = _cumulative(STAGE_MIX, "r_stage")
+def _lead_insert(count: int, first_number: int, owner_ids: list[int], now: datetime,
+                 stage_mix=STAGE_MIX):
+    stage = _cumulative(stage_mix, "r_stage")
     source = _pick(SOURCES, "r_source")
     is_campaign = f"b.source IN ({', '.join(repr(s) for s in CAMPAIGN_SOURCES)})"
 

@@ -14,9 +14,11 @@ from django.utils.safestring import mark_safe
 from capture.models import Lead, Stage
 from pipeline.models import Deal, PipelineSettings, StageLimit
 from pipeline.selectors import (
+    CardLead,
     board_column_cards,
     board_column_totals,
     board_column_totals_cached,
+    board_columns_first_cards,
 )
 from pipeline.services import ALLOWED_TRANSITIONS, REASON_REQUIRED, REASON_REQUIRED_TO
 
@@ -40,7 +42,7 @@ class BadCursor(ValueError):
     pass
 
 
-def cursor_encode(lead: Lead) -> str:
+def cursor_encode(lead: "Lead | CardLead") -> str:
     return f"{lead.score}_{lead.pk}"
 
 
@@ -84,7 +86,7 @@ def format_money(value) -> str:
 class Card:
     """One lead as the board shows it: what the card prints, worked out once."""
 
-    lead: Lead
+    lead: "Lead | CardLead"
     in_stage: str
     stale: bool
     sla_breach: bool
@@ -205,11 +207,11 @@ class CardMaker:
             for stage in ALL_STAGES
         }
 
-    def card(self, lead: Lead) -> Card:
+    def card(self, lead: "Lead | CardLead") -> Card:
         in_stage = self.now - lead.stage_changed_at
         limit = self.limits.get(lead.stage)
         try:
-            deal = lead.deal
+            deal = lead.deal  # a CardLead's (board_column_cards), or a Lead's row
         except Deal.DoesNotExist:
             deal = None
         untouched = deal is None or deal.first_touch_at is None
@@ -237,6 +239,18 @@ def column_page(queryset, stage: str, *, after=None, maker: CardMaker,
     more = len(rows) > limit
     rows = rows[:limit]
     return [maker.card(lead) for lead in rows], (cursor_encode(rows[-1]) if more else None)
+
+
+def first_pages(queryset, stages, *, maker: CardMaker, limit: int = CARDS_PER_COLUMN
+                ) -> dict[str, tuple[list[Card], str | None]]:
+    """column_page's first page for each of ``stages``, from one compiled query."""
+    pages = {}
+    for stage, rows in board_columns_first_cards(queryset, stages, limit=limit).items():
+        more = len(rows) > limit
+        rows = rows[:limit]
+        pages[stage] = ([maker.card(lead) for lead in rows],
+                        cursor_encode(rows[-1]) if more else None)
+    return pages
 
 
 def totals_json(queryset, *, cache_key: str | None = None) -> dict[str, dict]:

@@ -18,6 +18,7 @@ from pipeline.board import (
     CardMaker,
     column_page,
     cursor_decode,
+    first_pages,
     totals_json,
 )
 from pipeline.selectors import BOARD_FILTER_PARAMS, BoardFilter, board_filter
@@ -97,8 +98,11 @@ class BoardData(APIView):
         totals = totals_json(leads, cache_key=f"{request.user.pk}:{filters}")
         maker = CardMaker()
         columns = []
-        for stage in ([Stage(column)] if column else ALL_STAGES):
-            cards, cursor = column_page(leads, stage, after=after, maker=maker, limit=int(size))
+        stages = [Stage(column)] if column else list(ALL_STAGES)
+        pages = first_pages(leads, stages, maker=maker, limit=int(size)) if after is None else {
+            stages[0]: column_page(leads, stages[0], after=after, maker=maker, limit=int(size))}
+        for stage in stages:
+            cards, cursor = pages[stage]
             columns.append({
                 "stage": stage.value,
                 "label": stage.label,

@@ -13,10 +13,12 @@ from pipeline.selectors.board import (  # noqa: F401
     BOARD_VERSION_KEY,
     PERIODS,
     BoardFilter,
+    CardLead,
     board_changed,
     board_column_cards,
     board_column_totals,
     board_column_totals_cached,
+    board_columns_first_cards,
     board_filter,
 )
 from pipeline.selectors.leads import (  # noqa: F401
