@@ -35,28 +35,34 @@ IMAGE_PREFIXES = ("https://",)
 LINK_REL = "noopener nofollow"
 
 
-def _attribute_filter(tag: str, attribute: str, value: str) -> str | None:
-    """Links to the web, mail and this page's anchors only; images over https only (a
-    plain-http image makes the page "mixed content"). Relative and protocol-relative
-    URLs are dropped too: on a landing page they would point into LeadHub itself."""
-    if attribute == "href":
-        return value if value.strip().lower().startswith(LINK_PREFIXES) else None
-    if attribute == "src":
-        return value if value.strip().lower().startswith(IMAGE_PREFIXES) else None
-    if attribute in ("width", "height", "start"):
-        return value if value.isdigit() and len(value) <= 5 else None
-    if attribute == "align":
-        return value if value in ("left", "right", "center") else None
-    return value
+def _attribute_filter(link_prefixes: tuple[str, ...]):
+    """Links only to what ``link_prefixes`` allow; images over https only (a plain-http
+    image makes the page "mixed content"). Relative and protocol-relative URLs are
+    dropped too: on a landing page or in an email they would point into LeadHub."""
+
+    def allowed(tag: str, attribute: str, value: str) -> str | None:
+        if attribute == "href":
+            return value if value.strip().lower().startswith(link_prefixes) else None
+        if attribute == "src":
+            return value if value.strip().lower().startswith(IMAGE_PREFIXES) else None
+        if attribute in ("width", "height", "start"):
+            return value if value.isdigit() and len(value) <= 5 else None
+        if attribute == "align":
+            return value if value in ("left", "right", "center") else None
+        return value
+
+    return allowed
 
 
-def sanitize_html(html: str) -> str:
+def sanitize_html(html: str, *, link_prefixes: tuple[str, ...] = LINK_PREFIXES) -> str:
+    """Marketer HTML as what LeadHub shows: the tags and attributes above, links to the
+    web, mail and (by default) this page's anchors."""
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
         clean_content_tags=REMOVE_WITH_CONTENT,
         attributes=ALLOWED_ATTRIBUTES,
-        attribute_filter=_attribute_filter,
+        attribute_filter=_attribute_filter(link_prefixes),
         url_schemes={"http", "https", "mailto"},
         link_rel=LINK_REL,
         strip_comments=True,

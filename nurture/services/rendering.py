@@ -18,7 +18,6 @@ from email.utils import formataddr, formatdate, parseaddr
 from urllib.parse import quote, urlsplit
 
 import markdown as markdown_lib
-import nh3
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
@@ -29,12 +28,7 @@ from django.template.defaulttags import IfNode
 from django.template.loader import render_to_string
 from django.urls import get_script_prefix, get_urlconf, reverse
 
-from capture.markdown import (
-    ALLOWED_ATTRIBUTES,
-    ALLOWED_TAGS,
-    LINK_REL,
-    REMOVE_WITH_CONTENT,
-)
+from capture.markdown import sanitize_html
 from capture.services.notify import header_safe
 from nurture.merge import Compiled, merge_context
 from nurture.models import EmailMessage, SendingSettings, Step
@@ -134,30 +128,9 @@ def _markdown(text: str) -> str:
 EMAIL_LINK_PREFIXES = ("http://", "https://", "mailto:")
 
 
-def _email_attribute(tag: str, attribute: str, value: str) -> str | None:
-    if attribute == "href":
-        return value if value.strip().lower().startswith(EMAIL_LINK_PREFIXES) else None
-    if attribute == "src":
-        return value if value.strip().lower().startswith("https://") else None
-    if attribute in ("width", "height", "start"):
-        return value if value.isdigit() and len(value) <= 5 else None
-    if attribute == "align":
-        return value if value in ("left", "right", "center") else None
-    return value
-
-
 def sanitize_email_html(html: str) -> str:
     """Marketer HTML (with the lead's values in it) as what an email may contain."""
-    return nh3.clean(
-        html,
-        tags=ALLOWED_TAGS,
-        clean_content_tags=REMOVE_WITH_CONTENT,
-        attributes=ALLOWED_ATTRIBUTES,
-        attribute_filter=_email_attribute,
-        url_schemes={"http", "https", "mailto"},
-        link_rel=LINK_REL,
-        strip_comments=True,
-    )
+    return sanitize_html(html, link_prefixes=EMAIL_LINK_PREFIXES)
 
 
 class _BodyHTML:
