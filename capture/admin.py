@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 
 from capture import services
-from capture.models import Activity, ActivityKind, Lead
+from capture.models import Activity, ActivityKind, Lead, Segment
 
 
 class LeadAdminForm(forms.ModelForm):
@@ -117,3 +117,26 @@ class ActivityAdmin(ReadOnlyAdmin):
     raw_id_fields = ("lead", "actor")
     search_fields = ("lead__email",)
     show_full_result_count = False
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    """Segments are saved from the leads list (where their filters are chosen and
+    checked); here they can be renamed and deleted, through capture.services."""
+
+    list_display = ("name", "created_by", "created_at", "updated_at")
+    search_fields = ("name",)
+    list_select_related = ("created_by",)
+    fields = ("name", "params", "created_by", "created_at", "updated_at")
+    readonly_fields = ("params", "created_by", "created_at", "updated_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        services.segment_rename(segment=Segment.objects.get(pk=obj.pk),
+                                name=form.cleaned_data["name"])
+        obj.refresh_from_db()
+
+    def delete_model(self, request, obj):
+        services.segment_delete(segment=obj)

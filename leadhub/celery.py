@@ -51,6 +51,16 @@ app.conf.beat_schedule = {
         "schedule": 5.0,
         "options": {"expires": 5.0},
     },
+    # Nurture's "a lead comes to match a saved segment" triggers: a segment is a filter,
+    # and no activity says a lead now matches it, so each watched segment is compared with
+    # what its sequence has seen (set-based: one DELETE and one anti-join per watch).
+    # Changes the leads list filters on are also checked at once by the activity handler;
+    # this catches the rest within a minute. Nothing watched: one query.
+    "nurture.enroll-segment-matches": {
+        "task": "nurture.tasks.segments_enroll",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     # Speed-to-lead: MQLs nobody touched within the SLA (PipelineSettings.sla_minutes,
     # default 5) alert their owner and the team's manager, once per hand-off. Every minute
     # keeps an alert at most a minute late.

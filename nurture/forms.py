@@ -11,9 +11,16 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models.functions import Lower
 
-from capture.models import Form, Grade, LandingPage, Stage
-from nurture.models import Reenrollment, SendingSettings, SequenceStatus, TriggerType
+from capture.models import Form, Grade, LandingPage, Segment, Stage
+from nurture.models import (
+    Reenrollment,
+    SendingSettings,
+    SequenceStatus,
+    TriggerType,
+    time_zone_names,
+)
 from nurture.services.sequences import MAX_BODY, MAX_DELAY_MINUTES, MAX_STEPS, MAX_TRIGGERS
 
 STEPS_PREFIX = "steps"
@@ -30,7 +37,15 @@ TRIGGER_INPUTS = {
     TriggerType.GRADE_REACHED: "grade",
     TriggerType.SCORE_REACHED: "score",
     TriggerType.STAGE_ENTERED: "stage",
+    TriggerType.SEGMENT: "segment",
+    TriggerType.MQL_REJECTED: "mql_rejected",  # no input: a note saying what it means
 }
+SEGMENT_TRIGGER_HELP = (
+    "Leads that come to match the segment after the sequence is live are enrolled (within "
+    "a minute). Leads already in it when the sequence goes live, or when this trigger is "
+    "added to a live sequence, are not: to add them, open the segment on the leads list "
+    "and use “Add to sequence…”. A lead that leaves the segment and comes back counts as "
+    "coming to match again (if re-enrolment allows it).")
 
 
 def no_line_breaks(value: str) -> None:
@@ -105,11 +120,15 @@ class TriggerForm(forms.Form):
                                max_value=1_000_000)
     stage = forms.ChoiceField(choices=[("", "—"), *Stage.choices], required=False,
                               label="Stage")
+    segment = forms.ModelChoiceField(queryset=Segment.objects.none(), required=False,
+                                     empty_label="—", label="Segment",
+                                     help_text=SEGMENT_TRIGGER_HELP)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["form"].queryset = Form.objects.order_by("name")
         self.fields["page"].queryset = LandingPage.objects.order_by("title")
+        self.fields["segment"].queryset = Segment.objects.order_by(Lower("name"), "id")
 
     def spec(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -127,11 +146,14 @@ class TriggerForm(forms.Form):
             spec["score"] = data.get("score")
         elif kind == TriggerType.STAGE_ENTERED:
             spec["stage"] = data.get("stage") or None
+        elif kind == TriggerType.SEGMENT:
+            spec["segment"] = data["segment"].pk if data.get("segment") else None
         return spec
 
 
 class BaseTriggerFormSet(RowFormSetMixin, forms.BaseFormSet):
-    """The form and landing-page pickers are read once for all rows, not once per row."""
+    """The form, landing-page and segment pickers are read once for all rows, not once
+    per row."""
 
     _shared_choices: dict[str, list] | None = None
 
@@ -139,7 +161,7 @@ class BaseTriggerFormSet(RowFormSetMixin, forms.BaseFormSet):
         form = super()._construct_form(i, **kwargs)
         if self._shared_choices is None:
             self._shared_choices = {name: list(form.fields[name].choices)
-                                    for name in ("form", "page")}
+                                    for name in ("form", "page", "segment")}
         for name, choices in self._shared_choices.items():
             form.fields[name].choices = choices
         return form
@@ -154,7 +176,8 @@ def trigger_initial(trigger) -> dict[str, Any]:
     params = trigger.params or {}
     return {"type": trigger.type, "form": trigger.form_id, "page": params.get("page"),
             "event": params.get("event", ""), "grade": params.get("grade", ""),
-            "score": params.get("score"), "stage": params.get("stage", "")}
+            "score": params.get("score"), "stage": params.get("stage", ""),
+            "segment": trigger.segment_id}
 
 
 class StepForm(forms.Form):
@@ -291,10 +314,19 @@ def add_service_errors(settings_form, trigger_rows, step_rows, trigger_formset, 
 # --- Sending settings and the suppression list ------------------------------------------------
 
 
+def time_zone_choices() -> list[tuple[str, str]]:
+    return [(name, name.replace("_", " ")) for name in sorted(time_zone_names())]
+
+
 class SendingSettingsForm(forms.ModelForm):
+    # Not required: a client that leaves it out gets the server's (settings.TIME_ZONE).
+    time_zone = forms.ChoiceField(choices=time_zone_choices, label="Time zone", required=False,
+                                  help_text="Steps' send windows (weekdays and hours) are in "
+                                            "this time zone.")
+
     class Meta:
         model = SendingSettings
-        fields = ["from_name", "from_email", "reply_to", "postal_address"]
+        fields = ["from_name", "from_email", "reply_to", "postal_address", "time_zone"]
         labels = {"from_email": "From address", "reply_to": "Reply-to address",
                   "postal_address": "Postal address"}
         help_texts = {

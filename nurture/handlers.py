@@ -8,8 +8,11 @@ conditional updates.
 
 - exits: ``stage_changed`` to the sequence's exit stage or later, ``unsubscribed``, the
   sequence's goal activity;
-- enrolls: form submissions and lead-magnet downloads, custom events, stage entered,
-  score and grade reached (score_changed / grade_changed from incremental scoring);
+- enrolls: form submissions and lead-magnet downloads, custom events, stage entered, a
+  rejected MQL (stage_changed from mql back to lead), score and grade reached
+  (score_changed / grade_changed from incremental scoring), and a lead that came to match
+  a watched segment (checked at once for the changes the leads list filters on; every
+  lead is also checked each minute: nurture.services.segments);
 - ``confirmed`` (double opt-in): the lead's held steps become due at once.
 
 A full rescore and the decay run write their score_changed / grade_changed activities
@@ -25,7 +28,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
-from capture.models import Activity, ActivityKind, Grade, Lead
+from capture.models import Activity, ActivityKind, Grade, Lead, Stage
 from nurture.models import (
     Enrollment,
     EnrollmentState,
@@ -42,18 +45,24 @@ from nurture.services.enrollments import (
     enrollment_create,
     lead_exit_all,
 )
+from nurture.services.segments import segments_evaluate
 
 logger = logging.getLogger(__name__)
 
 # What nurture writes itself: never a trigger (a goal may still be one of them).
 OWN_KINDS = {ENROLLED, EXITED, ActivityKind.EMAIL_SENT, "email_failed"}
 KIND_TRIGGERS = {
-    ActivityKind.FORM_SUBMITTED: TriggerType.FORM_SUBMITTED,
-    "lead_magnet_downloaded": TriggerType.LEAD_MAGNET,
-    ActivityKind.STAGE_CHANGED: TriggerType.STAGE_ENTERED,
-    ActivityKind.SCORE_CHANGED: TriggerType.SCORE_REACHED,
-    ActivityKind.GRADE_CHANGED: TriggerType.GRADE_REACHED,
+    ActivityKind.FORM_SUBMITTED: (TriggerType.FORM_SUBMITTED,),
+    "lead_magnet_downloaded": (TriggerType.LEAD_MAGNET,),
+    ActivityKind.STAGE_CHANGED: (TriggerType.STAGE_ENTERED, TriggerType.MQL_REJECTED),
+    ActivityKind.SCORE_CHANGED: (TriggerType.SCORE_REACHED,),
+    ActivityKind.GRADE_CHANGED: (TriggerType.GRADE_REACHED,),
 }
+# Changes that can move a lead into or out of a segment (the leads list filters on name,
+# email, company, stage, grade, owner, source and creation date): checked at once.
+SEGMENT_KINDS = {ActivityKind.LEAD_CREATED, ActivityKind.LEAD_UPDATED,
+                 ActivityKind.FORM_SUBMITTED, ActivityKind.STAGE_CHANGED,
+                 ActivityKind.GRADE_CHANGED, ActivityKind.OWNER_CHANGED}
 GRADE_RANK = {g: i for i, g in enumerate(reversed(Grade.values))}  # F=0 … A=4
 
 
@@ -84,6 +93,11 @@ def _matches(trigger: Trigger, activity: Activity) -> bool:
         return kind == params.get("event")
     if trigger.type == TriggerType.STAGE_ENTERED:
         return kind == ActivityKind.STAGE_CHANGED and data.get("to") == params.get("stage")
+    if trigger.type == TriggerType.MQL_REJECTED:
+        # Sales sent the MQL back (docs/activities.md: stage_changed's from and to), not
+        # any lead entering Lead (a disqualified lead revived, a stalled deal recycled).
+        return (kind == ActivityKind.STAGE_CHANGED and data.get("from") == Stage.MQL
+                and data.get("to") == Stage.LEAD)
     if trigger.type == TriggerType.SCORE_REACHED:
         return kind == ActivityKind.SCORE_CHANGED and _score_crossed(
             data.get("old"), data.get("new"), params.get("score"))
@@ -116,8 +130,8 @@ def _enrolls(activity: Activity, lead: Lead) -> None:
     ):
         return
     candidates = Q(type=TriggerType.CUSTOM_EVENT, params__event=activity.kind)
-    if trigger_type := KIND_TRIGGERS.get(activity.kind):
-        candidates |= Q(type=trigger_type)
+    if trigger_types := KIND_TRIGGERS.get(activity.kind):
+        candidates |= Q(type__in=trigger_types)
     triggers = (Trigger.objects.filter(candidates, sequence__status=SequenceStatus.ACTIVE)
                 .select_related("sequence").order_by("sequence_id", "id"))
     done: set[int] = set()
@@ -143,6 +157,8 @@ def activity_enroll_and_exit(activity: Activity) -> None:
             next_due_at=timezone.now(), held_for_optin=False)
     _exits(activity, lead)
     _enrolls(activity, lead)
+    if activity.kind in SEGMENT_KINDS:
+        segments_evaluate(lead_ids=[lead.pk])
 
 
 # --- After a full rescore or a decay run (settings.SCORING_RESCORE_HOOKS) ---------------------
@@ -182,18 +198,26 @@ def leads_rescored(*, changes) -> int:
     this batch, still meet it, not unsubscribed, not in the sequence — or never been in
     it, under "never") and only those leads are loaded, in chunks, and go through
     ``enrollment_create`` (every refusal rule applies; the activity is remembered, so a
-    second call enrolls nobody). Returns how many were enrolled."""
+    second call enrolls nobody). A batch that changed grades also has the leads whose
+    grade changed checked against the watched segments (a segment may filter on grade).
+    Returns how many were enrolled."""
     triggers = list(
-        Trigger.objects.filter(type__in=[TriggerType.SCORE_REACHED, TriggerType.GRADE_REACHED],
+        Trigger.objects.filter(type__in=[TriggerType.SCORE_REACHED, TriggerType.GRADE_REACHED,
+                                         TriggerType.SEGMENT],
                                sequence__status=SequenceStatus.ACTIVE)
         .select_related("sequence").order_by("sequence_id", "id"))
     if not triggers:
         return 0
     activities = changes.activities()
+    enrolled = 0
+    if changes.grades_changed and any(t.type == TriggerType.SEGMENT for t in triggers):
+        # A grade the rescore changed can move a lead into a segment that filters on it.
+        enrolled += segments_evaluate(lead_ids=activities.filter(
+            kind=ActivityKind.GRADE_CHANGED).values("lead_id"))
+    triggers = [t for t in triggers if t.type != TriggerType.SEGMENT]
     by_sequence: dict[int, list[Trigger]] = {}
     for trigger in triggers:
         by_sequence.setdefault(trigger.sequence_id, []).append(trigger)
-    enrolled = 0
     for sequence_triggers in by_sequence.values():
         sequence = sequence_triggers[0].sequence
         earlier = Enrollment.objects.filter(sequence=sequence)

@@ -6,12 +6,17 @@ and each send is an ``EmailMessage`` row whose unique (enrollment, step) makes a
 send of a step impossible.
 """
 
+from functools import cache
+from zoneinfo import available_timezones
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from capture.models import Form, Lead, Stage
+from capture.models import Form, Lead, Segment, Stage
 
 # Stages in funnel order, for "exit when the lead reaches SQL or later". Disqualified is
 # off the funnel and does not count as "later".
@@ -74,6 +79,10 @@ class TriggerType(models.TextChoices):
     GRADE_REACHED = "grade_reached", "A lead reaches a grade"
     SCORE_REACHED = "score_reached", "A lead reaches a score"
     STAGE_ENTERED = "stage_entered", "A lead enters a stage"
+    # Sales rejected an MQL: its stage went from MQL back to Lead (stage_changed
+    # {"from": "mql", "to": "lead"}), not any lead entering Lead.
+    MQL_REJECTED = "mql_rejected", "An MQL is rejected (back to Lead)"
+    SEGMENT = "segment", "A lead comes to match a segment"
     MANUAL = "manual", "Added by hand"
     API = "api", "Added through the API"
 
@@ -81,13 +90,18 @@ class TriggerType(models.TextChoices):
 class Trigger(models.Model):
     """One way into a sequence. ``params`` holds the type's setting: ``event`` (custom
     event name), ``grade``, ``score``, ``stage``, ``page`` (landing page id of a lead
-    magnet, or none for any)."""
+    magnet, or none for any). ``segment``: the saved segment a ``segment`` trigger
+    watches (its SegmentWatch remembers which of the segment's leads it has seen)."""
 
     sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="triggers")
     type = models.CharField(max_length=20, choices=TriggerType.choices)
     # Null: any form.
     form = models.ForeignKey(Form, null=True, blank=True, on_delete=models.CASCADE,
                              related_name="+")
+    # A watched segment cannot be deleted from under its sequence: it says which leads
+    # the sequence takes in (capture.services.segment_delete refuses, naming why).
+    segment = models.ForeignKey(Segment, null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="+")
     params = models.JSONField(default=dict, blank=True)
 
     class Meta:
@@ -107,8 +121,8 @@ class Step(models.Model):
     delay_minutes = models.PositiveIntegerField(
         default=0, help_text="After the previous step (the first: after enrolment)."
     )
-    # Optional send window in settings.TIME_ZONE: weekdays (0 = Monday) and hours
-    # [start, end). Empty / null: any time.
+    # Optional send window in the sending settings' time zone: weekdays (0 = Monday) and
+    # hours [start, end). Empty / null: any time.
     send_days = models.JSONField(default=list, blank=True)
     send_hour_start = models.PositiveSmallIntegerField(null=True, blank=True)
     send_hour_end = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -181,6 +195,56 @@ class Enrollment(models.Model):
     def is_due(self, now) -> bool:
         return (self.state == EnrollmentState.ACTIVE and self.next_due_at is not None
                 and self.next_due_at <= now)
+
+
+class SegmentWatch(models.Model):
+    """A sequence watching a segment (a ``segment`` trigger): which of the segment's
+    leads it has seen are its SegmentMatch rows, so a lead enters when it *comes to*
+    match, not on every evaluation while it matches (and, under "after the previous run
+    finished", again only after it left the segment and came back).
+
+    Kept while any trigger of the sequence names the segment: triggers are replaced on
+    every save of the sequence, this is not (nurture.services.sequences). The leads that
+    match at the first evaluation while the sequence is active are recorded, not
+    enrolled (``primed_at`` says it happened): the trigger is about leads that come to
+    match from then on. Adding the ones already in it is "Add to sequence…" on the
+    leads list."""
+
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE,
+                                 related_name="segment_watches")
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="+")
+    primed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["sequence", "segment"],
+                                    name="nurture_segment_watch_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"sequence {self.sequence_id} watches segment {self.segment_id}"
+
+
+class SegmentMatch(models.Model):
+    """A lead its watch has seen in the segment (enrolled or not: refused, or there when
+    the watch was primed). Deleted once the lead no longer matches."""
+
+    watch = models.ForeignKey(SegmentWatch, on_delete=models.CASCADE, related_name="matches")
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="+")
+    matched_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # Also the index of "which leads has this watch seen" (the anti-join).
+            models.UniqueConstraint(fields=["watch", "lead"], name="nurture_segment_match_uniq"),
+        ]
+        indexes = [models.Index(fields=["lead"], name="nurture_segment_match_lead_idx")]
+
+    def __str__(self) -> str:
+        return f"lead {self.lead_id} seen by watch {self.watch_id}"
 
 
 class MessageStatus(models.TextChoices):
@@ -308,13 +372,33 @@ class Suppression(models.Model):
         return self.email
 
 
+@cache
+def time_zone_names() -> frozenset[str]:
+    """The IANA time zones this system knows (read from disk once per process)."""
+    return frozenset(available_timezones())
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in time_zone_names():
+        raise ValidationError("Choose a time zone such as Europe/Berlin or America/New_York.")
+
+
+def default_time_zone() -> str:
+    return settings.TIME_ZONE
+
+
 class SendingSettings(models.Model):
-    """The one row (id 1): who nurture mail is from and the footer's postal address."""
+    """The one row (id 1): who nurture mail is from, the footer's postal address, and the
+    time zone steps' send windows are in."""
 
     from_name = models.CharField(max_length=200, blank=True)
     from_email = models.EmailField(max_length=254, blank=True)
     reply_to = models.EmailField(max_length=254, blank=True)
     postal_address = models.TextField(blank=True)
+    time_zone = models.CharField(max_length=64, default=default_time_zone,
+                                 validators=[validate_time_zone],
+                                 help_text="Send windows (weekdays and hours) are in this "
+                                           "time zone.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -34,7 +34,10 @@ class TriggerTypeField(serializers.ChoiceField):
 class TriggerSerializer(serializers.Serializer):
     """How leads get in. The other keys depend on `type`: `form` (form_submitted; null
     or absent: any form), `page` (lead_magnet), `event` (custom_event), `grade`
-    (grade_reached), `score` (score_reached), `stage` (stage_entered)."""
+    (grade_reached), `score` (score_reached), `stage` (stage_entered), `segment`
+    (segment: the saved segment's id; leads that come to match it after the sequence is
+    live are enrolled, those already in it then are not). `mql_rejected` (an MQL sent
+    back to lead) and `manual` / `api` take nothing else."""
 
     type = TriggerTypeField()
     form = serializers.IntegerField(required=False, allow_null=True)
@@ -44,6 +47,9 @@ class TriggerSerializer(serializers.Serializer):
     score = serializers.IntegerField(required=False, min_value=-1_000_000,
                                      max_value=1_000_000)
     stage = serializers.ChoiceField(choices=Stage.choices, required=False)
+    segment = serializers.IntegerField(required=False, allow_null=True, min_value=1,
+                                       max_value=2**63 - 1,
+                                       help_text="segment triggers: the saved segment's id.")
 
 
 class StepSerializer(serializers.Serializer):
@@ -71,7 +77,8 @@ class StepSerializer(serializers.Serializer):
                                                allow_null=True)
     send_hour_end = serializers.IntegerField(min_value=1, max_value=24, required=False,
                                              allow_null=True,
-                                             help_text="Exclusive, in the account's time zone.")
+                                             help_text="Exclusive, in the account's time zone "
+                                             "(the sending settings').")
 
 
 class SequenceSerializer(serializers.Serializer):
@@ -105,6 +112,7 @@ class SequenceSerializer(serializers.Serializer):
             "tracking": sequence.tracking,
             "triggers": [
                 {"type": t.type, **({"form": t.form_id} if t.type == "form_submitted" else {}),
+                 **({"segment": t.segment_id} if t.type == TriggerType.SEGMENT else {}),
                  **(t.params or {})}
                 for t in sequence.triggers.all()
             ],

@@ -4,6 +4,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from nurture.services import dispatch_run
+from nurture.services.segments import segments_evaluate
 
 logger = logging.getLogger(__name__)
 
@@ -21,3 +22,12 @@ def nurture_dispatch() -> int:
         logger.info("Nurture: %d sent, %d deferred, %d failed, %d cancelled", result.sent,
                     result.deferred, result.failed, result.cancelled)
     return result.sent
+
+
+# Scheduled every minute (leadhub/celery.py): enrolls the leads that came to match a
+# watched segment (nurture.services.segments). Idempotent and safe to overlap: what a
+# watch has seen is recorded with the enrollments, in one transaction per chunk.
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=60,
+             max_retries=3, acks_late=True, soft_time_limit=240, time_limit=300)
+def segments_enroll() -> int:
+    return segments_evaluate()

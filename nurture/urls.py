@@ -14,6 +14,7 @@ urlpatterns = [
     path("<id:pk>/enrollments/add/", enrollments.EnrollmentAddView.as_view(),
          name="enrollment_add"),
     path("<id:pk>/emails/", enrollments.EmailListView.as_view(), name="emails"),
+    path("enroll/", enrollments.LeadsEnrollView.as_view(), name="leads_enroll"),
     path("enrollments/<id:pk>/exit/", enrollments.EnrollmentExitView.as_view(),
          name="enrollment_exit"),
     path("settings/", sending.SendingSettingsView.as_view(), name="settings"),

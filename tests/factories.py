@@ -16,6 +16,7 @@ from capture.models import (
     LandingPageVariant,
     Lead,
     PageStatus,
+    Segment,
     Stage,
     Submission,
     TrackingSite,
@@ -83,6 +84,17 @@ class ActivityFactory(factory.django.DjangoModelFactory):
     kind = ActivityKind.PAGE_VIEWED
     data = factory.LazyFunction(lambda: {"url": "https://www.example.com/pricing"})
     occurred_at = factory.LazyFunction(timezone.now)
+
+
+class SegmentFactory(factory.django.DjangoModelFactory):
+    """A saved segment: the MQLs (``params`` as capture.segments.lead_filter_params gives
+    them)."""
+
+    class Meta:
+        model = Segment
+
+    name = factory.Sequence(lambda n: f"Segment {n}")
+    params = factory.LazyFunction(lambda: {"stage": ["mql"]})
 
 
 class StageTransitionFactory(factory.django.DjangoModelFactory):
@@ -423,6 +435,26 @@ class TriggerFactory(factory.django.DjangoModelFactory):
 
     sequence = factory.SubFactory(SequenceFactory)
     type = "form_submitted"
+
+
+class SegmentWatchFactory(factory.django.DjangoModelFactory):
+    """A sequence watching a segment, not yet primed (nurture.services.segments)."""
+
+    class Meta:
+        model = "nurture.SegmentWatch"
+
+    sequence = factory.SubFactory(SequenceFactory)
+    segment = factory.SubFactory(SegmentFactory)
+
+
+class SegmentMatchFactory(factory.django.DjangoModelFactory):
+    """A lead its watch has seen in the segment."""
+
+    class Meta:
+        model = "nurture.SegmentMatch"
+
+    watch = factory.SubFactory(SegmentWatchFactory)
+    lead = factory.SubFactory(LeadFactory)
 
 
 class EnrollmentFactory(factory.django.DjangoModelFactory):

@@ -18,6 +18,7 @@ from capture.models.leads import (
     normalize_email,
 )
 from capture.models.pages import LandingPage, LandingPageVariant, PageStatus
+from capture.models.segments import Segment
 from capture.models.submissions import Channel, Submission
 from capture.models.tracking import TrackingSite, Visitor, VisitorEvent
 
@@ -37,6 +38,7 @@ __all__ = [
     "Lead",
     "LeadQuerySet",
     "PageStatus",
+    "Segment",
     "Stage",
     "Submission",
     "TrackingSite",

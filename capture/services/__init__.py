@@ -28,6 +28,7 @@ from capture.services.optin import (
     lead_awaiting_confirmation,
     lead_confirm,
 )
+from capture.services.segments import segment_create, segment_delete, segment_rename
 from capture.services.tracking import (
     event_record,
     page_view_record,
@@ -62,6 +63,9 @@ __all__ = [
     "lead_delete",
     "lead_update",
     "page_view_record",
+    "segment_create",
+    "segment_delete",
+    "segment_rename",
     "text_problem",
     "tracking_site_create",
     "tracking_site_delete",

@@ -2,9 +2,11 @@
 
 from nurture.services.dispatch import DispatchResult, dispatch_batch, dispatch_run
 from nurture.services.enrollments import (
+    BulkEnrollment,
     enrollment_create,
     enrollment_exit,
     enrollment_refusal,
+    enrollments_create_bulk,
     is_suppressed,
     lead_exit_all,
     lead_unsubscribe,
@@ -14,6 +16,7 @@ from nurture.services.sequences import sequence_create, sequence_delete, sequenc
 from nurture.services.tracking import click_record, open_record
 
 __all__ = [
+    "BulkEnrollment",
     "DispatchResult",
     "click_record",
     "dispatch_batch",
@@ -21,6 +24,7 @@ __all__ = [
     "enrollment_create",
     "enrollment_exit",
     "enrollment_refusal",
+    "enrollments_create_bulk",
     "is_suppressed",
     "lead_exit_all",
     "lead_unsubscribe",

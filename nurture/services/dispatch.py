@@ -643,10 +643,11 @@ def dispatch_batch(*, now: datetime | None = None, batch: int | None = None) -> 
     now = now or timezone.now()
     batch = batch or settings.NURTURE_DISPATCH_BATCH
     result = DispatchResult()
-    ids = _claim_due_steps(now, batch, result)
-    ids += _claim_queued(now, batch - len(ids))
-    send_messages(ids, result, clock=clock)
-    result.recorded += _record_orphans(now, batch)
+    with schedule.zone_pinned():  # due times of the whole batch: one time zone read
+        ids = _claim_due_steps(now, batch, result)
+        ids += _claim_queued(now, batch - len(ids))
+        send_messages(ids, result, clock=clock)
+        result.recorded += _record_orphans(now, batch)
     # The beat task that sends is also what writes clicks once their burst window has
     # closed (nurture.services.tracking): every few seconds, on every worker.
     result.clicks += clicks_record(now=now, limit=batch)

@@ -6,15 +6,19 @@ partial unique constraint and remembers the activity that caused it; exits, unsu
 and suppressions are conditional updates that change a row once.
 """
 
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from capture.models import Lead, normalize_email
-from capture.services import activity_record
+from capture.services import activities_record_bulk, activity_record
 from nurture import schedule
 from nurture.models import (
     EmailMessage,
@@ -41,23 +45,69 @@ def is_suppressed(email: str) -> bool:
     ).exists()
 
 
+# Why a lead may not be enrolled, by code (the bulk path counts them), in the order the
+# rules are checked; the exit-stage message names the stage, so it is built where used.
+UNSUBSCRIBED, SUPPRESSED, PAST_EXIT = "unsubscribed", "suppressed", "past_exit_stage"
+IN_SEQUENCE, BEEN_IN = "already_enrolled", "enrolled_before"
+REFUSAL_MESSAGES = {
+    UNSUBSCRIBED: "The lead has unsubscribed from emails.",
+    SUPPRESSED: "The lead's address is on the suppression list.",
+    IN_SEQUENCE: "The lead is already in this sequence.",
+    BEEN_IN: "The lead has been in this sequence before, and it does not re-enrol.",
+}
+# How a count of each reads in a summary ("3 already in it").
+REFUSAL_SHORT = {
+    UNSUBSCRIBED: "unsubscribed",
+    SUPPRESSED: "suppressed",
+    PAST_EXIT: "past the sequence's exit stage",
+    IN_SEQUENCE: "already in it",
+    BEEN_IN: "in it before (it does not re-enrol)",
+}
+
+
+def _refusal_code(sequence: Sequence, *, unsubscribed: bool, suppressed, stage: str,
+                  in_sequence, been_in) -> str | None:
+    """The one place the rules are written. ``suppressed``, ``in_sequence`` and
+    ``been_in`` are values or callables (asked only when the rules before them pass, so a
+    single enrollment runs only the queries it needs)."""
+    def ask(fact):
+        return fact() if callable(fact) else fact
+
+    if unsubscribed:
+        return UNSUBSCRIBED
+    if ask(suppressed):
+        return SUPPRESSED
+    if stage_reached(stage, sequence.exit_on_stage):
+        return PAST_EXIT
+    if ask(in_sequence):
+        return IN_SEQUENCE
+    if sequence.reenrollment == Reenrollment.NEVER and ask(been_in):
+        return BEEN_IN
+    return None
+
+
+def _refusal_message(code: str, lead: Lead) -> str:
+    if code == PAST_EXIT:
+        return (f"The lead is already in stage {lead.get_stage_display()}, where this "
+                "sequence stops.")
+    return REFUSAL_MESSAGES[code]
+
+
+def _lead_refusal_code(sequence: Sequence, lead: Lead) -> str | None:
+    previous = Enrollment.objects.filter(sequence=sequence, lead=lead)
+    return _refusal_code(
+        sequence, unsubscribed=lead.unsubscribed_at is not None,
+        suppressed=lambda: is_suppressed(lead.email), stage=lead.stage,
+        in_sequence=lambda: previous.filter(state=EnrollmentState.ACTIVE).exists(),
+        been_in=previous.exists)
+
+
 def enrollment_refusal(*, sequence: Sequence, lead: Lead) -> str | None:
     """Why ``lead`` may not be enrolled in ``sequence`` now, in words; None if it may."""
     if sequence.status == SequenceStatus.DRAFT:
         return "The sequence is a draft; activate it first."
-    if lead.unsubscribed_at is not None:
-        return "The lead has unsubscribed from emails."
-    if is_suppressed(lead.email):
-        return "The lead's address is on the suppression list."
-    if stage_reached(lead.stage, sequence.exit_on_stage):
-        return (f"The lead is already in stage {lead.get_stage_display()}, where this "
-                "sequence stops.")
-    previous = Enrollment.objects.filter(sequence=sequence, lead=lead)
-    if previous.filter(state=EnrollmentState.ACTIVE).exists():
-        return "The lead is already in this sequence."
-    if sequence.reenrollment == Reenrollment.NEVER and previous.exists():
-        return "The lead has been in this sequence before, and it does not re-enrol."
-    return None
+    code = _lead_refusal_code(sequence, lead)
+    return _refusal_message(code, lead) if code else None
 
 
 @transaction.atomic
@@ -104,6 +154,114 @@ def enrollment_create(
               "sequence_name": sequence.name},
     )
     return enrollment
+
+
+BULK_CHUNK = 500  # leads checked, inserted and recorded per statement group
+
+
+@dataclass
+class BulkEnrollment:
+    """What ``enrollments_create_bulk`` did: the leads enrolled, and how many were
+    skipped for each refusal code (REFUSAL_SHORT says them in words)."""
+
+    enrolled: list[int] = field(default_factory=list)
+    skipped: Counter = field(default_factory=Counter)
+
+    def add(self, other: "BulkEnrollment") -> None:
+        self.enrolled += other.enrolled
+        self.skipped.update(other.skipped)
+
+    def skipped_text(self) -> str:
+        """"2 already in it, 1 unsubscribed" (most first)."""
+        return ", ".join(f"{n:,} {REFUSAL_SHORT.get(code, code)}"
+                         for code, n in self.skipped.most_common())
+
+
+def _bulk_chunk(sequence: Sequence, lead_ids: list[int], *, first, due, source: str,
+                actor, now: datetime) -> BulkEnrollment:
+    """One chunk, in one transaction: the rules checked for all its leads in one query,
+    the enrollments inserted in one, their activities in one (one follow-up task)."""
+    result = BulkEnrollment()
+    suppressed = Suppression.objects.annotate(lower=Lower("email")).filter(
+        lower=Lower(OuterRef("email")))
+    previous = Enrollment.objects.filter(sequence=sequence, lead=OuterRef("pk"))
+    rows = (Lead.objects.filter(pk__in=lead_ids)
+            .annotate(is_suppressed=Exists(suppressed),
+                      in_sequence=Exists(previous.filter(state=EnrollmentState.ACTIVE)),
+                      been_in=Exists(previous))
+            .order_by("pk")
+            .values_list("pk", "unsubscribed_at", "stage", "is_suppressed", "in_sequence",
+                         "been_in"))
+    eligible: list[int] = []
+    for pk, unsubscribed_at, stage, is_suppressed_, in_sequence, been_in in rows:
+        code = _refusal_code(sequence, unsubscribed=unsubscribed_at is not None,
+                             suppressed=is_suppressed_, stage=stage,
+                             in_sequence=in_sequence, been_in=been_in)
+        if code:
+            result.skipped[code] += 1
+        else:
+            eligible.append(pk)
+    if not eligible:
+        return result
+    try:
+        # A savepoint: a lead enrolled concurrently since the check above (the partial
+        # unique constraint refuses its second active row) sends this chunk the slow
+        # way, one lead at a time through enrollment_create, which decides each.
+        with transaction.atomic():
+            created = Enrollment.objects.bulk_create([
+                Enrollment(sequence=sequence, lead_id=pk, source=source, next_step=first,
+                           next_due_at=due, enrolled_at=now)
+                for pk in eligible])
+    except IntegrityError:
+        for lead in Lead.objects.filter(pk__in=eligible).order_by("pk"):
+            if code := _lead_refusal_code(sequence, lead):
+                result.skipped[code] += 1
+                continue
+            try:
+                enrollment_create(sequence=sequence, lead=lead, source=source, actor=actor,
+                                  now=now)
+            except ValidationError:
+                result.skipped[IN_SEQUENCE] += 1  # lost a race for the one active run
+            else:
+                result.enrolled.append(lead.pk)
+        return result
+    activities_record_bulk(
+        {"lead_id": e.lead_id, "kind": ENROLLED, "actor": actor, "occurred_at": now,
+         "data": {"sequence": sequence.pk, "enrollment": e.pk, "source": source,
+                  "sequence_name": sequence.name}}
+        for e in created)
+    result.enrolled += [e.lead_id for e in created]
+    return result
+
+
+def enrollments_create_bulk(
+    *,
+    sequence: Sequence,
+    lead_ids: Iterable[int],
+    source: str = TriggerType.MANUAL,
+    actor=None,
+    now: datetime | None = None,
+) -> BulkEnrollment:
+    """Enroll many leads at once, by the same rules as ``enrollment_create`` (one active
+    run per lead, re-enrolment policy, exit stage, unsubscribed and suppressed leads
+    skipped), set-based: per BULK_CHUNK leads, one query checks them, one INSERT enrolls
+    them and one records their ``sequence_enrolled`` activities (one follow-up task).
+    Each chunk commits on its own (a failure later keeps the chunks before it). Raises
+    ValidationError on ``sequence`` for a draft or a sequence without steps."""
+    now = now or timezone.now()
+    if sequence.status == SequenceStatus.DRAFT:
+        raise ValidationError({"sequence": "The sequence is a draft; activate it first."})
+    first = sequence.steps.order_by("position").first()
+    if first is None:
+        raise ValidationError({"sequence": "The sequence has no steps."})
+    due = schedule.due_after(first, now)  # the same first step and moment for every lead
+    ids = sorted(set(lead_ids))
+    result = BulkEnrollment()
+    for start in range(0, len(ids), BULK_CHUNK):
+        with transaction.atomic():
+            result.add(_bulk_chunk(sequence, ids[start:start + BULK_CHUNK], first=first,
+                                   due=due, source=source, actor=actor, now=now))
+    return result
 
 
 @transaction.atomic

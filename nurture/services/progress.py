@@ -107,17 +107,18 @@ def enrollments_move_on(resolved: dict[int, datetime]) -> int:
     found = histories([e.pk for e in enrollments])
     steps = steps_by_sequence(e.sequence_id for e in enrollments)
     groups: dict[tuple, list[int]] = {}
-    for enrollment in enrollments:
-        history = found[enrollment.pk]
-        if history.in_flight:
-            continue  # another of its emails is still queued: that one moves it on
-        at = resolved[enrollment.pk]
-        step = following(steps.get(enrollment.sequence_id, []), history.done)
-        if step is None:
-            key = (EnrollmentState.COMPLETED, None, None, at)
-        else:
-            key = (EnrollmentState.ACTIVE, step.pk, schedule.due_after(step, at), None)
-        groups.setdefault(key, []).append(enrollment.pk)
+    with schedule.zone_pinned():  # one time zone read for all their due times
+        for enrollment in enrollments:
+            history = found[enrollment.pk]
+            if history.in_flight:
+                continue  # another of its emails is still queued: that one moves it on
+            at = resolved[enrollment.pk]
+            step = following(steps.get(enrollment.sequence_id, []), history.done)
+            if step is None:
+                key = (EnrollmentState.COMPLETED, None, None, at)
+            else:
+                key = (EnrollmentState.ACTIVE, step.pk, schedule.due_after(step, at), None)
+            groups.setdefault(key, []).append(enrollment.pk)
     moved = 0
     for (state, step_id, due, finished), ids in groups.items():
         moved += Enrollment.objects.filter(

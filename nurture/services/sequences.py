@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 
-from capture.models import Form, Grade, LandingPage, Stage
+from capture.models import Form, Grade, LandingPage, Segment, Stage
 from nurture.merge import template_problems
 from nurture.models import (
     Enrollment,
@@ -33,6 +33,7 @@ from nurture.models import (
     TriggerType,
 )
 from nurture.services.progress import enrollments_follow_edit
+from nurture.services.segments import segment_watches_sync
 
 MAX_STEPS = 50
 MAX_TRIGGERS = 20
@@ -136,6 +137,14 @@ def trigger_problems(spec: dict[str, Any]) -> tuple[dict[str, list[str]], dict[s
         if spec.get("stage") not in Stage.values:
             errors["stage"] = [f"Choose one of: {', '.join(Stage.values)}."]
         clean["params"]["stage"] = spec.get("stage")
+    elif kind == TriggerType.SEGMENT:
+        if spec.get("segment") is None:
+            errors["segment"] = ["Choose the segment to watch."]
+        else:
+            segment = Segment.objects.filter(pk=_int(spec["segment"]) or 0).first()
+            if segment is None:
+                errors["segment"] = ["No segment with this id."]
+            clean["segment"] = segment
     return errors, clean
 
 
@@ -211,9 +220,14 @@ def _validate(values: dict[str, Any], *, sequence: Sequence | None):
 def _set_triggers(sequence: Sequence, triggers: list[dict[str, Any]]) -> None:
     sequence.triggers.all().delete()
     Trigger.objects.bulk_create(
-        Trigger(sequence=sequence, type=t["type"], form=t["form"], params=t["params"])
+        Trigger(sequence=sequence, type=t["type"], form=t["form"], segment=t.get("segment"),
+                params=t["params"])
         for t in triggers
     )
+    # The segments it watches keep what they have seen across saves (services.segments).
+    segment_watches_sync(sequence=sequence, segment_ids=[
+        t["segment"].pk for t in triggers
+        if t["type"] == TriggerType.SEGMENT and t.get("segment") is not None])
 
 
 def _step_values(spec: dict[str, Any]) -> dict[str, Any]:

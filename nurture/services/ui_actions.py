@@ -1,6 +1,7 @@
 """Writes and renderings the marketer's pages need that the other services do not offer:
-the sending settings, taking an address off the suppression list, and a step's preview
-and test send (rendered exactly as the dispatcher would, but never recorded as a send).
+the sending settings (with the time zone send windows are in), taking an address off the
+suppression list, and a step's preview and test send (rendered exactly as the dispatcher
+would, but never recorded as a send).
 """
 
 from dataclasses import dataclass
@@ -12,11 +13,17 @@ from django.db import transaction
 
 from capture.models import Lead
 from capture.services.notify import header_safe
-from nurture.models import EmailMessage, SendingSettings, Step, Suppression
+from nurture.models import (
+    EmailMessage,
+    SendingSettings,
+    Step,
+    Suppression,
+    default_time_zone,
+)
 from nurture.services import rendering
 from nurture.services.sequences import step_problems
 
-SENDING_FIELDS = ("from_name", "from_email", "reply_to", "postal_address")
+SENDING_FIELDS = ("from_name", "from_email", "reply_to", "postal_address", "time_zone")
 TEST_HEADER = "X-LeadHub-Test"
 
 
@@ -26,6 +33,7 @@ def sending_settings_update(**values: Any) -> SendingSettings:
     for name in SENDING_FIELDS:
         if name in values:
             setattr(current, name, values[name] or "")
+    current.time_zone = current.time_zone or default_time_zone()
     current.full_clean()
     current.save()
     return current

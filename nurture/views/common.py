@@ -1,6 +1,7 @@
-"""What every nurture page shares: who may read (anyone who reads leads) and who may
-change things (leadhub.manage_nurture: marketers and admins), and finding a lead from
-what was typed in a "lead's email or name" box."""
+"""What every nurture page shares: who may read (anyone who reads leads), who may
+change things (leadhub.manage_nurture: marketers and admins), who may take a lead out of
+a sequence (those, and whoever works the pipeline), and finding a lead from what was
+typed in a "lead's email or name" box."""
 
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied
@@ -11,6 +12,10 @@ from capture.models import Lead
 from nurture.models import Sequence
 
 MANAGE_NURTURE = "leadhub.manage_nurture"
+# Who works the pipeline (sales reps, admins) may take a lead out of a sequence from the
+# lead page (pipeline.selectors.PIPELINE_PERMISSION: named here, nurture imports no
+# pipeline).
+WORK_PIPELINE = "leadhub.work_pipeline"
 VIEW_LEADS = "capture.view_lead"
 LEAD_CHOICES = 8
 
@@ -24,6 +29,12 @@ class NurtureAccess(LoginRequiredMixin, PermissionRequiredMixin):
     @property
     def can_manage(self) -> bool:
         return self.request.user.has_perm(MANAGE_NURTURE)
+
+    @property
+    def can_exit(self) -> bool:
+        """May take a lead out of a sequence by hand."""
+        user = self.request.user
+        return user.has_perm(MANAGE_NURTURE) or user.has_perm(WORK_PIPELINE)
 
     def require_manage(self) -> None:
         if not self.can_manage:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -26,6 +25,7 @@ from django.views import View
 
 from capture.models import ActivityKind, LandingPage, Stage
 from leadhub.ratelimit import rate_limit_hit
+from nurture import schedule
 from nurture.forms import (
     STEPS_PREFIX,
     TRIGGER_INPUTS,
@@ -82,6 +82,11 @@ def describe_trigger(trigger: Trigger, pages: dict[int, str]) -> str:
     if trigger.type == TriggerType.STAGE_ENTERED:
         return f"Enters stage {Stage(params['stage']).label}" if params.get(
             "stage") in Stage.values else "Enters a stage"
+    if trigger.type == TriggerType.SEGMENT:
+        return (f"Comes to match segment “{trigger.segment.name}”" if trigger.segment
+                else "Comes to match a segment")
+    if trigger.type == TriggerType.MQL_REJECTED:
+        return "MQL rejected (back to Lead)"
     return trigger.get_type_display()
 
 
@@ -139,7 +144,7 @@ class SequenceListView(NurtureAccess, View):
     def get(self, request):
         q = request.GET.get("q", "").strip()[:200]
         sequences = Sequence.objects.prefetch_related(
-            Prefetch("triggers", queryset=Trigger.objects.select_related("form")),
+            Prefetch("triggers", queryset=Trigger.objects.select_related("form", "segment")),
         ).annotate(step_count=Count("steps")).order_by("-created_at", "-id")
         if q:
             sequences = sequences.filter(name__icontains=q)
@@ -421,7 +426,7 @@ class SequenceEditorView(NurtureAccess, View):
             "focus": focus,
             "can_manage": can_manage,
             "merge_fields": MERGE_FIELDS,
-            "time_zone": settings.TIME_ZONE,
+            "time_zone": str(schedule.account_zone()),
             "activity_kinds": ActivityKind.choices,
             "trigger_inputs": {str(k): v for k, v in TRIGGER_INPUTS.items()},
             "max_steps": MAX_STEPS,

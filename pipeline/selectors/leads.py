@@ -1,19 +1,20 @@
 """Reads of leads for the leads list, the API and the board: one filter
 definition, so a filter means the same thing wherever a user applies it."""
 
-from datetime import UTC
-
-import django_filters
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 
-from capture.models import Activity, Grade, Lead, Stage
-
-NO_GRADE = "none"
-OWNER_ME = "me"
-OWNER_NONE = "none"
+from capture.models import Activity, Lead
+from capture.segments import (  # noqa: F401 - pipeline's names for them
+    NO_GRADE,
+    OWNER_ME,
+    OWNER_NONE,
+    LeadFilterSet,
+    UTCDateTimeField,
+    UTCDateTimeFilter,
+    lead_search,
+)
 
 # Sort keys users may choose, each with the tie-break that makes it a total order
 # (keyset pagination and stable page numbers both need one).
@@ -28,86 +29,12 @@ LEAD_ORDERINGS: dict[str, tuple[str, ...]] = {
 DEFAULT_LEAD_ORDERING = "-created_at"
 
 
-def lead_search(queryset: QuerySet[Lead], text: str) -> QuerySet[Lead]:
-    """Every word must appear in the name, email or company ("ann acme" finds Ann at
-    Acme). Served by trigram indexes on Postgres (capture migration 0002)."""
-    for word in text.split()[:8]:
-        queryset = queryset.filter(
-            Q(first_name__icontains=word)
-            | Q(last_name__icontains=word)
-            | Q(email__icontains=word)
-            | Q(company__icontains=word)
-        )
-    return queryset
+class LeadFilter(LeadFilterSet):
+    """capture's lead filter (capture.segments.LeadFilterSet: what a saved segment and a
+    nurture trigger read too), with "owner=me" the requesting user."""
 
-
-class UTCDateTimeField(django_filters.fields.IsoDateTimeField):
-    """An ISO 8601 date-time, converted to UTC: Python accepts offsets up to ±23:59, and
-    Postgres refuses any past ±15:59 with an error instead of comparing."""
-
-    def to_python(self, value):
-        moment = super().to_python(value)
-        if moment is None:
-            return None
-        try:
-            return moment.astimezone(UTC)
-        except OverflowError:  # 0001-01-01T00:00+05:00 is before year 1 in UTC
-            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
-
-
-class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
-    field_class = UTCDateTimeField
-
-
-class LeadFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="filter_q", label="Search", max_length=200)
-    # distinct=False: django-filter adds SELECT DISTINCT to multiple-choice filters by
-    # default (for joins that can repeat rows; these columns are on the lead itself), and
-    # DISTINCT over every column made Postgres sort all MQLs instead of reading 51 rows
-    # from the (stage, score, id) index: 78 ms against 0.4 ms on 100,000 leads.
-    stage = django_filters.MultipleChoiceFilter(choices=Stage.choices, distinct=False)
-    grade = django_filters.MultipleChoiceFilter(
-        choices=[*Grade.choices, (NO_GRADE, "No grade")], method="filter_grade", distinct=False
-    )
-    owner = django_filters.CharFilter(
-        method="filter_owner",
-        label="Owner",
-        help_text='A user id, "me" or "none" (unassigned).',
-        max_length=20,
-    )
-    source = django_filters.CharFilter(field_name="source", max_length=200)
-    created_after = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = UTCDateTimeFilter(field_name="created_at", lookup_expr="lt")
-
-    class Meta:
-        model = Lead
-        fields = ["q", "stage", "grade", "owner", "source", "created_after", "created_before"]
-
-    def filter_q(self, queryset, name, value):
-        return lead_search(queryset, value)
-
-    def filter_grade(self, queryset, name, values):
-        if not values:
-            return queryset
-        grades = [g for g in values if g != NO_GRADE]
-        if NO_GRADE in values:
-            grades.append("")
-        return queryset.filter(grade__in=grades)
-
-    def filter_owner(self, queryset, name, value):
-        value = value.strip().lower()
-        if value == OWNER_ME:
-            user = getattr(self.request, "user", None)
-            if user is None or not user.is_authenticated:
-                return queryset.none()
-            return queryset.filter(owner=user)
-        if value in (OWNER_NONE, "unassigned"):
-            return queryset.filter(owner__isnull=True)
-        # isascii() too: "²".isdigit() is True, and int("²") raises. An id past 64 bits
-        # matches no one, and the database would refuse it rather than say so.
-        if value.isascii() and value.isdigit() and int(value) < 2**63:
-            return queryset.filter(owner_id=int(value))
-        return queryset.none()
+    def owner_me(self):
+        return self.me if self.me is not None else getattr(self.request, "user", None)
 
 
 def lead_list(*, user, params=None, request=None) -> LeadFilter:

@@ -14,17 +14,27 @@ from urllib.parse import urlsplit
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
+from django.http import HttpResponseBadRequest, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.text import capfirst
 from django.views import View
 
-from capture.models import Activity, ActivityKind, Grade, Lead, Stage
-from capture.services import EDITABLE_FIELDS, lead_create, lead_delete, lead_update
+from capture.models import Activity, ActivityKind, Grade, Lead, Segment, Stage
+from capture.segments import MANAGE_SEGMENTS, lead_filter_params, segment_find, segments_page
+from capture.services import (
+    EDITABLE_FIELDS,
+    lead_create,
+    lead_delete,
+    lead_update,
+    segment_create,
+    segment_delete,
+    segment_rename,
+)
 from pipeline.forms import LeadContactForm, LeadForm
 from pipeline.models import NoteKind
 from pipeline.selectors import (
@@ -99,9 +109,91 @@ def _menu_summary(selected: list[str], choices, nothing: str) -> str:
     return ", ".join(labels) if labels else nothing
 
 
+def _segment_url(segment: Segment, *, sort: str = "") -> str:
+    """The leads list with the segment's filters, and the segment named as open."""
+    query = QueryDict(mutable=True)
+    for name, value in segment.params.items():
+        query.setlist(name, value if isinstance(value, list) else [value])
+    if sort and sort != DEFAULT_LEAD_ORDERING:
+        query["sort"] = sort
+    query["segment"] = str(segment.pk)
+    return f"{reverse('pipeline:lead_list')}?{query.urlencode()}"
+
+
+def _filters_query(params) -> str:
+    """The list's filters (and sort) as a query string, carried by the list's forms."""
+    query = QueryDict(mutable=True)
+    for name, value in lead_filter_params(params).items():
+        query.setlist(name, value if isinstance(value, list) else [value])
+    if (sort := params.get("sort")) in LEAD_ORDERINGS and sort != DEFAULT_LEAD_ORDERING:
+        query["sort"] = sort
+    return query.urlencode()
+
+
 class LeadListView(LeadsAccess, View):
+    """The leads list. GET: the filters in the query string; ``?segment=<id>`` alone
+    opens a saved segment (a redirect to its filters, so paging and sorting keep them);
+    with filters, the segment is named as open while the filters are still its own.
+    POST ``_action`` (marketers and admins): ``segment_save`` (``name``; the filters in
+    ``query``), ``segment_rename`` and ``segment_delete`` (``segment``). Refused input
+    draws the list again with the errors beside the inputs (400)."""
+
     def get(self, request):
         params = request.GET
+        segment = None
+        if "segment" in params:
+            segment = segment_find(params.get("segment"))
+            if segment is None:
+                messages.warning(request, "That segment no longer exists.")
+            elif not lead_filter_params(params):
+                return redirect(_segment_url(segment, sort=params.get("sort", "")))
+            elif lead_filter_params(params) != lead_filter_params(segment.params):
+                segment = None  # the filters were changed since: no longer the segment
+        return self.show(params, segment=segment)
+
+    def post(self, request):
+        if not request.user.has_perm(MANAGE_SEGMENTS):
+            raise PermissionDenied("Saving and changing segments is for marketers and admins.")
+        action = request.POST.get("_action", "")
+        params = QueryDict(request.POST.get("query", "")[:4000])
+        if action == "segment_save":
+            name = request.POST.get("name", "")
+            try:
+                segment = segment_create(name=name, params=params, created_by=request.user)
+            except ValidationError as exc:
+                return self.show(params, segment_errors=exc.message_dict,
+                                 segment_name=name[:200], status=400)
+            messages.success(request, f"Saved the segment “{segment.name}”.")
+            return redirect(_segment_url(segment, sort=params.get("sort", "")))
+        if action not in ("segment_rename", "segment_delete"):
+            return HttpResponseBadRequest("Unknown action.")
+        segment = segment_find(request.POST.get("segment"))
+        if segment is None:
+            messages.warning(request, "That segment no longer exists.")
+            return redirect(f"{reverse('pipeline:lead_list')}?{_filters_query(params)}")
+        if action == "segment_rename":
+            name = request.POST.get("name", "")
+            try:
+                segment_rename(segment=segment, name=name)
+            except ValidationError as exc:
+                segment.refresh_from_db()
+                return self.show(params, segment=segment, rename_errors=exc.message_dict,
+                                 rename_name=name[:200], status=400)
+            messages.success(request, f"Renamed the segment to “{segment.name}”.")
+            return redirect(_segment_url(segment, sort=params.get("sort", "")))
+        try:
+            segment_delete(segment=segment)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect(_segment_url(segment, sort=params.get("sort", "")))
+        messages.success(request, f"Deleted the segment “{segment.name}”; its filters are "
+                                  "still applied below.")
+        return redirect(f"{reverse('pipeline:lead_list')}?{_filters_query(params)}")
+
+    def show(self, params, *, segment: Segment | None = None, segment_errors=None,
+             segment_name: str = "", rename_errors=None, rename_name: str = "",
+             status: int = 200):
+        request = self.request
         sort = params.get("sort") or DEFAULT_LEAD_ORDERING
         if sort not in LEAD_ORDERINGS:
             messages.warning(request, "Unknown sort order; showing the newest leads first.")
@@ -132,6 +224,7 @@ class LeadListView(LeadsAccess, View):
         sources = lead_sources()
         if selected["source"] and selected["source"] not in sources:
             sources.append(selected["source"])
+        segments = segments_page(params.get("segments_page"))
         context = {
             "page_obj": page,
             "page_range": paginator.get_elided_page_range(page.number, on_each_side=2),
@@ -150,8 +243,18 @@ class LeadListView(LeadsAccess, View):
             "owner_none": OWNER_NONE,
             "owners": list(lead_owners()),
             "sources": sources,
+            # The filters as a query string: what "Save as segment" saves and "all
+            # leads matching these filters" enrolls.
+            "filters_query": _filters_query(params),
+            "segment": segment,
+            "segments": segments,
+            "can_manage_segments": request.user.has_perm(MANAGE_SEGMENTS),
+            "segment_errors": segment_errors or {},
+            "segment_name": segment_name,
+            "rename_errors": rename_errors or {},
+            "rename_name": rename_name or (segment.name if segment else ""),
         }
-        return render(request, "pipeline/lead_list.html", context)
+        return render(request, "pipeline/lead_list.html", context, status=status)
 
 
 # --- Lead page and its timeline ------------------------------------------------------------

@@ -120,3 +120,61 @@ def test_the_factories_make_a_working_sequence():
     TriggerFactory(sequence=step.sequence, type="custom_event", params={"event": "go"})
     happen(LeadFactory(), "go")
     assert Enrollment.objects.get().next_step == step
+
+
+def test_a_lead_magnet_download_enrolls_for_its_page_or_any_page():
+    from tests.factories import LandingPageFactory
+
+    ebook, webinar = LandingPageFactory(), LandingPageFactory()
+    for_ebook = make_sequence(name="Ebook", triggers=[{"type": "lead_magnet",
+                                                       "page": ebook.pk}])
+    for_any = make_sequence(name="Any magnet", triggers=[{"type": "lead_magnet"}])
+    on_form = make_sequence(name="Forms", triggers=[{"type": "form_submitted"}])
+    reader, viewer = LeadFactory(), LeadFactory()
+
+    activity = happen(reader, "lead_magnet_downloaded", page=ebook.pk, page_slug="ebook",
+                      file="ebook.pdf")
+    happen(viewer, "lead_magnet_downloaded", page=webinar.pk, page_slug="webinar",
+           file="slides.pdf")
+    happen(viewer, "page_viewed", url="https://example.com/ebook")
+
+    assert set(Enrollment.objects.filter(lead=reader).values_list("sequence", flat=True)) == {
+        for_ebook.pk, for_any.pk}
+    assert set(Enrollment.objects.filter(lead=viewer).values_list("sequence", flat=True)) == {
+        for_any.pk}
+    enrollment = Enrollment.objects.get(lead=reader, sequence=for_ebook)
+    assert (enrollment.source, enrollment.trigger_activity_id) == ("lead_magnet", activity.pk)
+    assert not Enrollment.objects.filter(sequence=on_form).exists()
+    activity_enroll_and_exit(activity)  # run again: no second enrollment
+    assert Enrollment.objects.filter(lead=reader).count() == 2
+
+
+def test_a_rejected_mql_is_recycled_but_not_any_lead_entering_lead():
+    recycle = make_sequence(name="Recycle", triggers=[{"type": "mql_rejected"}])
+    entered = make_sequence(name="Entered lead", triggers=[{"type": "stage_entered",
+                                                            "stage": "lead"}])
+    rejected, revived, stalled = LeadFactory(), LeadFactory(), LeadFactory()
+
+    activity = happen(rejected, "stage_changed", **{"from": "mql", "to": "lead",
+                                                    "reason": "Not ready", "by": "sam"})
+    happen(revived, "stage_changed", **{"from": "disqualified", "to": "lead"})
+    happen(stalled, "stage_changed", **{"from": "opportunity", "to": "lead"})
+    happen(stalled, "stage_changed", **{"from": "lead", "to": "mql"})
+
+    assert list(Enrollment.objects.filter(sequence=recycle)
+                .values_list("lead", "source", "trigger_activity_id")) == [
+        (rejected.pk, "mql_rejected", activity.pk)]
+    assert set(Enrollment.objects.filter(sequence=entered).values_list("lead", flat=True)) == {
+        rejected.pk, revived.pk, stalled.pk}
+
+
+def test_a_rejected_mql_is_recycled_through_the_pipeline(rep):
+    from pipeline.services import lead_change_stage
+
+    recycle = make_sequence(name="Recycle", triggers=[{"type": "mql_rejected"}])
+    lead = LeadFactory(stage="mql", owner=rep)
+    lead_change_stage(lead=lead, to_stage="lead", actor=rep, reason="Not ready yet")
+    activity = Activity.objects.get(lead=lead, kind="stage_changed")
+    assert (activity.data["from"], activity.data["to"]) == ("mql", "lead")
+    activity_enroll_and_exit(activity)
+    assert Enrollment.objects.get(sequence=recycle).lead == lead

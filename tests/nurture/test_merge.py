@@ -75,7 +75,9 @@ def _step(**values):
                               "delay_minutes": 0, **values})
 
 
-def test_send_windows(settings):
+def test_send_windows(settings, db):
+    # The window's zone is the sending settings' (read from the database); with none
+    # saved, settings.TIME_ZONE (test_schedule.py has the sending settings' own).
     settings.TIME_ZONE = "Europe/Berlin"
     friday_evening = datetime(2030, 1, 4, 19, 0, tzinfo=UTC)  # 20:00 in Berlin
     weekdays_9_to_17 = _step(send_days=[0, 1, 2, 3, 4], send_hour_start=9, send_hour_end=17)
