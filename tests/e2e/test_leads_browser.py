@@ -11,19 +11,10 @@ from playwright.sync_api import expect
 from capture.models import Lead
 from capture.services import activity_record, lead_create
 from pipeline.services import lead_change_stage
+from tests.e2e.browser import log_in
 from tests.factories import LeadFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "correct horse battery staple"  # tests.factories.UserFactory's
-
-
-def log_in(page, user) -> None:
-    page.goto("/accounts/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_test_id("user-menu")).to_be_visible()
 
 
 def test_a_rep_finds_a_lead_and_reads_its_timeline(page, rep, marketer):

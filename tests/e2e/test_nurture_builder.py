@@ -11,24 +11,15 @@ from capture.models import Lead
 from capture.services.pages import page_create
 from nurture.models import Sequence
 from nurture.services import dispatch_run, sequence_create
+from tests.e2e.browser import log_in
 from tests.factories import FormFactory, FormFieldFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "correct horse battery staple"  # tests.factories.UserFactory's
 
 
 @pytest.fixture(autouse=True)
 def _public(settings, live_server):
     settings.PUBLIC_URL = live_server.url
-
-
-def log_in(page, user) -> None:
-    page.goto("/accounts/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_test_id("user-menu")).to_be_visible()
 
 
 @pytest.fixture

@@ -10,19 +10,10 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from scoring.models import Rule
+from tests.e2e.browser import log_in
 from tests.factories import ActivityFactory, LeadFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "correct horse battery staple"  # tests.factories.UserFactory's
-
-
-def log_in(page, user) -> None:
-    page.goto("/accounts/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_test_id("user-menu")).to_be_visible()
 
 
 @pytest.fixture

@@ -12,20 +12,11 @@ from playwright.sync_api import expect
 from capture.models import Segment
 from nurture.models import Enrollment
 from nurture.services import enrollment_create
+from tests.e2e.browser import log_in
 from tests.factories import LeadFactory
 from tests.nurture.conftest import make_sequence
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "correct horse battery staple"  # tests.factories.UserFactory's
-
-
-def log_in(page, user) -> None:
-    page.goto("/accounts/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_test_id("user-menu")).to_be_visible()
 
 
 def row(page, name: str):
