@@ -12,6 +12,7 @@ only these pages need follow at the end: ``variant_choose`` (the A/B split, pure
 import hashlib
 import ipaddress
 import random
+import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import PurePath
@@ -281,12 +282,14 @@ def viewer_of(ip: str | None) -> str:
 
 def form_view_record(*, form_id: int, variant_id: int | None = None, viewer: str) -> bool:
     """Count a view of a form (or of one landing-page variant) by ``viewer``
-    (``viewer_of``), unless the same viewer's view of it was counted within
-    FORM_VIEW_WINDOW_SECONDS; whether it was counted. The window is kept in the cache;
-    with the cache down every view counts (fail open: a missed view skews conversion
-    rates for good, an extra one only while Redis is down)."""
+    (``viewer_of``) once per FORM_VIEW_WINDOW_SECONDS window of the clock (12:00–12:30,
+    12:30–13:00, …); whether it was counted. The windows are kept in the cache; with
+    the cache down every view counts (fail open: a missed view skews conversion rates
+    for good, an extra one only while Redis is down). Fixed windows named in the key,
+    not a key's expiry, decide: the cache server's clock is not the app's."""
     digest = hashlib.sha256(viewer.encode()).hexdigest()[:32]
-    key = f"form-view:{form_id}:{variant_id or 0}:{digest}"
+    window = int(time.time()) // FORM_VIEW_WINDOW_SECONDS
+    key = f"form-view:{form_id}:{variant_id or 0}:{digest}:{window}"
     if cache_add(key, 1, FORM_VIEW_WINDOW_SECONDS) is False:
         return False
     form_view_count(form_id=form_id, variant_id=variant_id)
