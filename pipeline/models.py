@@ -53,6 +53,61 @@ class StageTransition(models.Model):
         return self.by_system or "system"
 
 
+# The funnel stages a LeadMilestone times, with their columns, in funnel order.
+MILESTONE_FIELDS = {
+    Stage.MQL: "mql_at",
+    Stage.SQL: "sql_at",
+    Stage.OPPORTUNITY: "opportunity_at",
+    Stage.CUSTOMER: "customer_at",
+}
+
+
+class LeadMilestone(models.Model):
+    """When a lead first moved into each funnel stage: the earliest StageTransition into
+    it (NULL: never). One row per lead that has ever changed stage, written with each
+    move by pipeline.services.lead_change_stage (an upsert that keeps a time already
+    there: going back and forth moves nothing), so the funnel dashboard's cohort and
+    velocity read one narrow row per lead instead of its transitions and the lead table.
+    Derived data: the transitions stay the record (migration 0006 backfilled the rows
+    from them, with the same statement bench.data uses).
+
+    Exact moves, not "reached or beyond": a lead moved straight from Lead to SQL has an
+    sql_at and no mql_at (the cohort counts it as having passed MQL; velocity does not
+    time a step it skipped).
+
+    ``lead_created_at`` and ``source`` are copies of the lead's, taken at its first move:
+    LeadHub sets both when it creates a lead and nothing changes them afterwards (read
+    only in the API, the admin and the form upsert), so the dashboard's period and
+    source filters need no join to the lead table. The owner changes, so it is not
+    copied: the owner filter reads the lead table."""
+
+    lead = models.OneToOneField(Lead, on_delete=models.CASCADE, primary_key=True,
+                                related_name="milestone")
+    lead_created_at = models.DateTimeField()
+    source = models.CharField(max_length=200, blank=True)
+    mql_at = models.DateTimeField(null=True, blank=True)
+    sql_at = models.DateTimeField(null=True, blank=True)
+    opportunity_at = models.DateTimeField(null=True, blank=True)
+    customer_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The cohort: leads created in a period.
+            models.Index(fields=["lead_created_at"], name="pipeline_ms_created_idx"),
+            # Velocity's range scans: leads that first reached MQL, SQL or customer in a
+            # period (partial: most rows lack most milestones).
+            models.Index(fields=["mql_at"], name="pipeline_ms_mql_idx",
+                         condition=models.Q(mql_at__isnull=False)),
+            models.Index(fields=["sql_at"], name="pipeline_ms_sql_idx",
+                         condition=models.Q(sql_at__isnull=False)),
+            models.Index(fields=["customer_at"], name="pipeline_ms_customer_idx",
+                         condition=models.Q(customer_at__isnull=False)),
+        ]
+
+    def __str__(self) -> str:
+        return f"Milestones of lead {self.lead_id}"
+
+
 # --- Deal and qualification (one row per lead, made when first needed) --------------------
 
 

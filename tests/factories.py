@@ -357,6 +357,20 @@ class DealFactory(factory.django.DjangoModelFactory):
     lead = factory.SubFactory(LeadFactory)
 
 
+class LeadMilestoneFactory(factory.django.DjangoModelFactory):
+    """A lead's first moves into funnel stages as lead_change_stage records them: made an
+    MQL an hour after it was created (the copies of created_at and source are the
+    lead's). Only for tests of readers: moving a lead writes the real row."""
+
+    class Meta:
+        model = "pipeline.LeadMilestone"
+
+    lead = factory.SubFactory(LeadFactory)
+    lead_created_at = factory.LazyAttribute(lambda row: row.lead.created_at)
+    source = factory.LazyAttribute(lambda row: row.lead.source)
+    mql_at = factory.LazyAttribute(lambda row: row.lead.created_at + timezone.timedelta(hours=1))
+
+
 class NoteFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = "pipeline.Note"

@@ -3,12 +3,19 @@ all obey the same rules and leave the same trace."""
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from capture.models import ActivityKind, Lead, Stage
 from capture.services import activity_record
-from pipeline.models import Deal, NotificationKind, PipelineSettings, StageTransition
+from pipeline.models import (
+    MILESTONE_FIELDS,
+    Deal,
+    LeadMilestone,
+    NotificationKind,
+    PipelineSettings,
+    StageTransition,
+)
 from pipeline.selectors import board_changed
 from pipeline.services.notifications import notify
 from pipeline.services.records import lead_assign_by_rules, lead_touch
@@ -73,8 +80,9 @@ def bant_refusal(lead_id: int, from_stage: str, to_stage: str) -> str | None:
 def lead_change_stage(
     *, lead: Lead, to_stage: str, actor=None, by_system: str = "", reason: str = ""
 ) -> StageTransition:
-    """Move a lead to another stage: checks the move, records a StageTransition and a
-    stage_changed activity. Raises ValidationError({"stage": ...}) when refused."""
+    """Move a lead to another stage: checks the move, records a StageTransition (and, on
+    the lead's LeadMilestone, its first move into each funnel stage) and a stage_changed
+    activity. Raises ValidationError({"stage": ...}) when refused."""
     # Lock the row: two reps moving one card at once must not both pass the check
     # against the same old stage.
     current = Lead.objects.select_for_update().only("stage", "owner").get(pk=lead.pk)
@@ -92,6 +100,7 @@ def lead_change_stage(
         by_system=by_system,
         reason=reason.strip(),
     )
+    _milestone_keep_first(lead.pk, to_stage, transition.created_at)
     Lead.objects.filter(pk=lead.pk).update(stage=to_stage, stage_changed_at=now, updated_at=now)
     lead.stage, lead.stage_changed_at = to_stage, now
     transaction.on_commit(board_changed)
@@ -126,6 +135,35 @@ def lead_change_stage(
     if actor is not None and (to_stage != Stage.MQL or owner_id == actor.pk):
         lead_touch(lead=lead, at=now)
     return transition
+
+
+def _milestone_keep_first(lead_id: int, to_stage: str, at) -> None:
+    """Record a move on the lead's LeadMilestone row in one upsert: made at its first
+    move (with the lead's created_at and source), and the move's time kept as its first
+    into a funnel stage unless one is there already. Raw SQL: the ORM's update_conflicts
+    can only overwrite. The lead row is locked by the caller."""
+    quote = connection.ops.quote_name
+    table = quote(LeadMilestone._meta.db_table)
+    columns = [quote(name) for name in ("lead_id", "lead_created_at", "source")]
+    picked = [quote(name) for name in ("id", "created_at", "source")]
+    params = []
+    column = MILESTONE_FIELDS.get(to_stage)
+    if column is None:  # into Lead or Disqualified: only the row itself
+        on_conflict = "DO NOTHING"
+    else:
+        name = quote(column)
+        columns.append(name)
+        picked.append("%s")
+        params.append(connection.ops.adapt_datetimefield_value(at))
+        on_conflict = f"DO UPDATE SET {name} = COALESCE({table}.{name}, EXCLUDED.{name})"
+    # "WHERE": SQLite parses INSERT … SELECT … ON CONFLICT only with one.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608
+            f"SELECT {', '.join(picked)} FROM {quote(Lead._meta.db_table)} "
+            f"WHERE {quote('id')} = %s ON CONFLICT ({quote('lead_id')}) {on_conflict}",
+            [*params, lead_id],
+        )
 
 
 def _tell_owner_of_new_mql(lead: Lead, owner_id: int, *, assigned: bool) -> None:

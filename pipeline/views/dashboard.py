@@ -190,11 +190,11 @@ def _velocity_rows(scope, period):
 
 
 def _reason_rows(scope, period):
-    flow = funnel_flow(scope, period)  # the totals of each kind
     yield ["kind", "reason", "count", "total_of_kind"]
     for kind in ("rejected", "disqualified"):
-        for row in funnel_reasons(scope, period, kind=kind, limit=CSV_REASONS):
-            yield [kind, _cell(row.label), row.count, flow[kind]]
+        reasons = funnel_reasons(scope, period, kind=kind, limit=CSV_REASONS)
+        for row in reasons:
+            yield [kind, _cell(row.label), row.count, reasons.total]
 
 
 def _source_rows(scope, period):
