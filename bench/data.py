@@ -22,6 +22,7 @@ Usage from a scenario::
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -221,6 +222,208 @@ def make_deals(*, now: datetime | None = None, seed: float = 0.43) -> int:
         made = cursor.rowcount
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM ANALYZE {Deal._meta.db_table}")
+    return made
+
+
+# make_stage_histories: the moves behind each lead's stage, by the stage it is in now:
+# (cumulative share of that stage's leads, the stages it moved into, in order). Every
+# move is one lead_change_stage allows; a rejection (MQL → Lead) or a disqualification
+# carries a reason, as the product requires.
+HISTORY_MIX = {
+    Stage.LEAD: [(0.86, ()),  # never moved
+                 (0.96, (Stage.MQL, Stage.LEAD)),  # an MQL sales sent back
+                 (0.98, (Stage.MQL, Stage.LEAD, Stage.MQL, Stage.LEAD)),
+                 (1.0, (Stage.DISQUALIFIED, Stage.LEAD))],  # recycled
+    Stage.MQL: [(0.85, (Stage.MQL,)),
+                (0.95, (Stage.MQL, Stage.LEAD, Stage.MQL)),
+                (1.0, (Stage.SQL, Stage.LEAD, Stage.MQL))],
+    Stage.SQL: [(0.80, (Stage.MQL, Stage.SQL)),
+                (0.95, (Stage.SQL,)),  # straight from Lead: skipped MQL
+                (1.0, (Stage.MQL, Stage.LEAD, Stage.MQL, Stage.SQL))],
+    Stage.OPPORTUNITY: [(0.85, (Stage.MQL, Stage.SQL, Stage.OPPORTUNITY)),
+                        (0.95, (Stage.SQL, Stage.OPPORTUNITY)),
+                        (1.0, (Stage.MQL, Stage.SQL, Stage.OPPORTUNITY, Stage.SQL,
+                               Stage.OPPORTUNITY))],
+    Stage.CUSTOMER: [(0.60, (Stage.MQL, Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER)),
+                     (0.85, (Stage.MQL, Stage.SQL, Stage.CUSTOMER)),
+                     (1.0, (Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER))],
+    Stage.DISQUALIFIED: [(0.40, (Stage.DISQUALIFIED,)),
+                         (0.75, (Stage.MQL, Stage.DISQUALIFIED)),
+                         (0.95, (Stage.MQL, Stage.SQL, Stage.DISQUALIFIED)),
+                         (1.0, (Stage.MQL, Stage.SQL, Stage.OPPORTUNITY, Stage.DISQUALIFIED))],
+}
+REJECT_REASONS = ["Not ready: call in Q3", "Not ready: evaluating next year",
+                  "Wrong contact: forwarded to IT", "Too small", "Bad timing", "Duplicate"]
+DISQUALIFY_REASONS = ["Student: thesis", "Student: class project", "Competitor",
+                      "No budget: startup", "No budget", "Spam", "Wrong country"]
+BENCH_FORMS = ["bench webinar", "bench e-book", "bench demo request", "bench newsletter"]
+
+
+@dataclass
+class Histories:
+    transitions: int
+    milestones: int
+    seconds: float
+    milestone_seconds: float  # of which: the milestone backfill (migration 0006's SQL)
+
+    def __str__(self) -> str:
+        return (f"{self.transitions:,} stage transitions and {self.milestones:,} milestone "
+                f"rows in {self.seconds:.1f} s (the milestone backfill "
+                f"{self.milestone_seconds:.1f} s)")
+
+
+def history_paths() -> list[tuple[str, float, float, int, int, str, str]]:
+    """HISTORY_MIX as rows (final stage, share from, share to, step, steps, from, to),
+    checked against the moves the product allows."""
+    from pipeline.services.stages import (
+        ALLOWED_TRANSITIONS,
+        REASON_REQUIRED,
+        REASON_REQUIRED_TO,
+    )
+
+    rows = []
+    for final, mix in HISTORY_MIX.items():
+        low = 0.0
+        for high, path in mix:
+            stages = (Stage.LEAD, *path)
+            if stages[-1] != final:
+                raise RuntimeError(f"HISTORY_MIX: {path} does not end in {final}")
+            for step, (before, after) in enumerate(itertools.pairwise(stages), 1):
+                if after not in ALLOWED_TRANSITIONS[before]:
+                    raise RuntimeError(f"HISTORY_MIX: {before} → {after} is not allowed")
+                needs = (before, after) in REASON_REQUIRED or after in REASON_REQUIRED_TO
+                given = (before, after) == (Stage.MQL, Stage.LEAD) or after == Stage.DISQUALIFIED
+                if needs and not given:  # make_stage_histories gives reasons to these only
+                    raise RuntimeError(f"HISTORY_MIX: {before} → {after} needs a reason")
+                rows.append((str(final), low, high, step, len(path), str(before), str(after)))
+            low = high
+    return rows
+
+
+def make_stage_histories(*, now: datetime | None = None, seed: float = 0.44,
+                         verbose: bool = False) -> Histories:
+    """Give every lead without transitions the StageTransition history behind its stage
+    (:data:`HISTORY_MIX`: ~0.9 moves per lead for :data:`STAGE_MIX`; MQLs sent back to
+    Lead, stages skipped, deals reopened, disqualified leads recycled), spread between
+    its ``created_at`` and its ``stage_changed_at`` (the last move), with reasons, who
+    moved it (scoring, its owner or the API) and the MQL hand-off's owner; then its
+    ``pipeline.LeadMilestone`` row with the SQL migration 0006 backfilled them with.
+    Set-based (two INSERT … SELECT), indexes dropped and rebuilt as in make_leads, then
+    VACUUM ANALYZE. Call it after make_leads, outside ``transaction.atomic``."""
+    from pipeline.models import LeadMilestone, StageTransition
+
+    started = time.perf_counter()
+    now = now or timezone.now()
+    paths = ", ".join(
+        f"('{final}', {low}, {high}, {step}, {steps}, '{before}', '{after}')"
+        for final, low, high, step, steps, before, after in history_paths()
+    )
+    rejected = "m.from_stage = 'mql' AND m.to_stage = 'lead'"
+    scored = "m.from_stage = 'lead' AND m.to_stage = 'mql' AND m.r_who < 0.7"
+    known = {
+        "lead_id": "m.lead_id",
+        "from_stage": "m.from_stage",
+        "to_stage": "m.to_stage",
+        "by_user_id": f"CASE WHEN {scored} THEN NULL ELSE m.lead_owner END",
+        "by_system": (f"CASE WHEN {scored} THEN 'scoring' "
+                      "WHEN m.lead_owner IS NULL THEN 'api' ELSE '' END"),
+        "reason": (f"CASE WHEN {rejected} THEN {_pick(REJECT_REASONS, 'random()')} "
+                   f"WHEN m.to_stage = 'disqualified' THEN "
+                   f"{_pick(DISQUALIFY_REASONS, 'random()')} ELSE '' END"),
+        "created_at": "m.at",
+        "owner_id": "CASE WHEN m.to_stage = 'mql' THEN m.lead_owner END",
+        "first_touch_at": ("CASE WHEN m.to_stage = 'mql' AND m.lead_owner IS NOT NULL THEN "
+                           "least(%(now)s, m.at + random() * interval '3 hours') END"),
+    }
+    lead_table, transition_table = Lead._meta.db_table, StageTransition._meta.db_table
+    # Step i of n at created_at + (stage_changed_at − created_at) · (i/n)^pace: the last
+    # move is the lead's stage change; a pace per lead makes some fast and some slow.
+    select_from = (
+        "FROM (SELECT t.*, t.created + (t.changed - t.created) "
+        "* power(t.step::float8 / t.steps, t.pace) AS at FROM ("
+        "SELECT l.id AS lead_id, l.owner_id AS lead_owner, l.created_at AS created, "
+        "l.stage_changed_at AS changed, l.pace, l.r_who, p.step, p.steps, "
+        "p.from_stage, p.to_stage "
+        "FROM (SELECT x.id, x.stage, x.owner_id, x.created_at, x.stage_changed_at, "
+        "random() AS r_path, 0.4 + 1.6 * random() AS pace, random() AS r_who "
+        f"FROM {lead_table} AS x WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {transition_table} AS y WHERE y.lead_id = x.id)) AS l "
+        f"JOIN (VALUES {paths}) AS p(final, low, high, step, steps, from_stage, to_stage) "
+        "ON p.final = l.stage AND l.r_path >= p.low AND l.r_path < p.high) AS t) AS m "
+        "ORDER BY m.at"  # ids in time order, as the product makes them
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        dropped = _drop_indexes(cursor, [StageTransition, LeadMilestone])
+        cursor.execute("SELECT setseed(%s)", [seed])
+        _log(verbose, "inserting stage transitions…", started)
+        cursor.execute(*_insert(StageTransition, known, select_from, {"now": now}))
+        transitions = cursor.rowcount
+        _log(verbose, "inserting milestone rows (migration 0006's backfill)…", started)
+        backfill_started = time.perf_counter()
+        cursor.execute(f"DELETE FROM {LeadMilestone._meta.db_table}")
+        cursor.execute(*milestone_backfill_sql())
+        milestones = cursor.rowcount
+        backfill_seconds = time.perf_counter() - backfill_started
+        _log(verbose, f"rebuilding {len(dropped)} indexes and foreign keys…", started)
+        _restore_indexes(cursor, dropped)
+    _log(verbose, "VACUUM ANALYZE…", started)
+    with connection.cursor() as cursor:
+        for model in (StageTransition, LeadMilestone):
+            cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
+    return Histories(transitions, milestones, time.perf_counter() - started, backfill_seconds)
+
+
+def milestone_backfill_sql() -> tuple[str, list]:
+    """Migration 0006's backfill statement (every lead's milestone row from its
+    transitions), so the benchmark's rows are the ones a migrated database has."""
+    import importlib
+
+    from pipeline.models import LeadMilestone, StageTransition
+
+    migration = importlib.import_module("pipeline.migrations.0006_lead_milestones")
+    return migration.backfill_sql(LeadMilestone._meta.db_table, StageTransition._meta.db_table,
+                                  Lead._meta.db_table, connection.ops.quote_name)
+
+
+def make_submissions(*, share: float = 0.7, spam_share: float = 0.02,
+                     seed: float = 0.45) -> int:
+    """Form posts for the dashboard's submission count and form filter: ``share`` of the
+    leads without one get a submission to one of :data:`BENCH_FORMS` (made live if
+    missing) at their ``created_at``, and ``spam_share`` as many spam posts (no lead).
+    One INSERT … SELECT, then VACUUM ANALYZE; returns the rows made."""
+    from capture.models import Form, FormStatus, Submission
+
+    forms = [Form.objects.get_or_create(name=name, defaults={"status": FormStatus.LIVE})[0].pk
+             for name in BENCH_FORMS]
+    known = {
+        "form_id": f"(ARRAY{forms})[1 + floor(s.r_form * {len(forms)})::int]",
+        "lead_id": "s.lead_id",
+        "channel": "'hosted'",
+        "data": "jsonb_build_object('email', s.email)",
+        "ignored_fields": "'[]'::jsonb",
+        "attribution": "'{}'::jsonb",
+        "is_spam": "s.lead_id IS NULL",
+        "spam_reason": "CASE WHEN s.lead_id IS NULL THEN 'honeypot' ELSE '' END",
+        "idempotency_key": "NULL",
+        "created_at": "s.created_at",
+    }
+    lead_table, submission_table = Lead._meta.db_table, Submission._meta.db_table
+    select_from = (
+        "FROM (SELECT l.id AS lead_id, l.email, l.created_at, random() AS r_form "
+        f"FROM {lead_table} AS l WHERE NOT EXISTS (SELECT 1 FROM {submission_table} AS x "
+        "WHERE x.lead_id = l.id) AND random() < %(share)s "
+        "UNION ALL SELECT NULL, 'spam' || g || '@bench.example.com', "
+        "%(now)s - random() * interval '365 days', random() "
+        "FROM generate_series(1, (SELECT round(count(*) * %(spam)s)::int "
+        f"FROM {lead_table})) AS g) AS s ORDER BY s.created_at"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT setseed(%s)", [seed])
+        cursor.execute(*_insert(Submission, known, select_from,
+                                {"now": timezone.now(), "share": share, "spam": spam_share}))
+        made = cursor.rowcount
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {submission_table}")
     return made
 
 
