@@ -420,8 +420,14 @@ if (SCORING_RESCORE_BATCH_LEADS < 1000 or SCORING_RESCORE_WORKERS < 1
 NURTURE_DISPATCH_BATCH = env.int("NURTURE_DISPATCH_BATCH", default=200)
 NURTURE_DISPATCH_SECONDS = env.int("NURTURE_DISPATCH_SECONDS", default=30)
 NURTURE_DOMAIN_HOURLY_LIMIT = env.int("NURTURE_DOMAIN_HOURLY_LIMIT", default=0)
-if NURTURE_DISPATCH_BATCH < 1 or NURTURE_DISPATCH_SECONDS < 1 or NURTURE_DOMAIN_HOURLY_LIMIT < 0:
+# A run stops claiming after NURTURE_DISPATCH_SECONDS and then finishes its batch; the
+# task's soft time limit (240 s, nurture/tasks.py) must leave room for that batch, or the
+# run is killed mid-batch and nothing dispatches until beat queues the next one.
+NURTURE_DISPATCH_SECONDS_MAX = 180
+if (NURTURE_DISPATCH_BATCH < 1 or not 1 <= NURTURE_DISPATCH_SECONDS <= NURTURE_DISPATCH_SECONDS_MAX
+        or NURTURE_DOMAIN_HOURLY_LIMIT < 0):
     raise ImproperlyConfigured(
-        "NURTURE_DISPATCH_BATCH and NURTURE_DISPATCH_SECONDS must be at least 1, "
+        "NURTURE_DISPATCH_BATCH must be at least 1, NURTURE_DISPATCH_SECONDS from 1 to "
+        f"{NURTURE_DISPATCH_SECONDS_MAX} (a run must end within its task's time limit), "
         "NURTURE_DOMAIN_HOURLY_LIMIT 0 or more."
     )

@@ -84,3 +84,20 @@ def test_a_public_host_with_production_settings_starts(tmp_path):
     )
 
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("seconds, starts", [("3600", False), ("0", False), ("180", True)])
+def test_a_dispatcher_run_must_end_within_its_task_time_limit(tmp_path, seconds, starts):
+    result = import_settings(tmp_path, NURTURE_DISPATCH_SECONDS=seconds)
+
+    assert (result.returncode == 0) is starts, result.stderr
+    if not starts:
+        assert "NURTURE_DISPATCH_SECONDS" in result.stderr
+
+
+def test_the_longest_dispatcher_run_leaves_its_task_a_minute_for_the_last_batch():
+    from django.conf import settings
+
+    from nurture.tasks import nurture_dispatch
+
+    assert nurture_dispatch.soft_time_limit >= settings.NURTURE_DISPATCH_SECONDS_MAX + 60
