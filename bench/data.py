@@ -173,9 +173,7 @@ def make_leads(
             _log(verbose, f"rebuilding {len(dropped)} indexes and foreign keys…", started)
             _restore_indexes(cursor, dropped)
     _log(verbose, "VACUUM ANALYZE…", started)
-    with connection.cursor() as cursor:
-        for model in (Lead, Activity):
-            cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
+    _vacuum_analyze(Lead, Activity)
     return Made(leads, activities, time.perf_counter() - started, first_number)
 
 
@@ -220,8 +218,7 @@ def make_deals(*, now: datetime | None = None, seed: float = 0.43) -> int:
         cursor.execute("SELECT setseed(%s)", [seed])
         cursor.execute(*_insert(Deal, known, select_from, {"now": now}))
         made = cursor.rowcount
-    with connection.cursor() as cursor:
-        cursor.execute(f"VACUUM ANALYZE {Deal._meta.db_table}")
+    _vacuum_analyze(Deal)
     return made
 
 
@@ -367,9 +364,7 @@ def make_stage_histories(*, now: datetime | None = None, seed: float = 0.44,
         _log(verbose, f"rebuilding {len(dropped)} indexes and foreign keys…", started)
         _restore_indexes(cursor, dropped)
     _log(verbose, "VACUUM ANALYZE…", started)
-    with connection.cursor() as cursor:
-        for model in (StageTransition, LeadMilestone):
-            cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
+    _vacuum_analyze(StageTransition, LeadMilestone)
     return Histories(transitions, milestones, time.perf_counter() - started, backfill_seconds)
 
 
@@ -422,9 +417,15 @@ def make_submissions(*, share: float = 0.7, spam_share: float = 0.02,
         cursor.execute(*_insert(Submission, known, select_from,
                                 {"now": timezone.now(), "share": share, "spam": spam_share}))
         made = cursor.rowcount
-    with connection.cursor() as cursor:
-        cursor.execute(f"VACUUM ANALYZE {submission_table}")
+    _vacuum_analyze(Submission)
     return made
+
+
+def _vacuum_analyze(*models) -> None:
+    """Fresh statistics and visibility map for these tables (outside a transaction)."""
+    with connection.cursor() as cursor:
+        for model in models:
+            cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
 
 
 def _log(verbose: bool, message: str, started: float) -> None:

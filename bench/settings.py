@@ -37,3 +37,12 @@ DATABASES["default"]["CONN_MAX_AGE"] = None
 # WhiteNoise warns at every worker start when there is no collected static; the API and
 # the ceilings serve none.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# The nurture scenario measures the dispatcher: the follow-up tasks of the email_sent
+# activities it records (scoring, triggers, goals) go to a queue its worker does not
+# consume, as a deployment that gives the dispatcher its own workers would have it. On
+# shared workers they take turns with the dispatcher (bench/README.md, "nurture").
+if _follow_ups := os.environ.get("BENCH_FOLLOW_UPS_QUEUE"):
+    CELERY_TASK_ROUTES = {
+        "capture.tasks.activity_process": {"queue": _follow_ups},
+        "capture.tasks.activities_process": {"queue": _follow_ups},
+    }

@@ -1,9 +1,9 @@
 """Scoring (issue 4): the full rescore, set-based in Postgres, against a per-lead ORM loop,
 and the cost of scoring one activity incrementally.
 
-Run it with ``make bench BENCH_ARGS="--only scoring"`` (not part of a plain ``make
-bench``: it loads 1,000,000 leads, which takes a couple of minutes, and replaces the
-100,000 the other scenarios use). SCORING_BENCH_LEADS (default 1,000,000) and
+Part of a plain ``make bench``, last (it loads 1,000,000 leads, which takes a couple of
+minutes, and replaces the 100,000 the other scenarios use); alone with ``make bench
+BENCH_ARGS="--only scoring"``. SCORING_BENCH_LEADS (default 1,000,000) and
 SCORING_BENCH_SAMPLE (default 10,000) change the sizes.
 
 1. Data: ``bench.data.make_leads`` — N leads with 2–8 activities each (5 on average:
@@ -365,5 +365,4 @@ register(Scenario(
            "vs a per-lead ORM loop; incremental cost per activity"),
     setup=setup,
     run=run,
-    default=False,
 ))
