@@ -43,6 +43,7 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # shared workers they take turns with the dispatcher (bench/README.md, "nurture").
 if _follow_ups := os.environ.get("BENCH_FOLLOW_UPS_QUEUE"):
     CELERY_TASK_ROUTES = {
+        **CELERY_TASK_ROUTES,  # noqa: F405
         "capture.tasks.activity_process": {"queue": _follow_ups},
         "capture.tasks.activities_process": {"queue": _follow_ups},
     }

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -271,6 +272,13 @@ CELERY_TASK_TIME_LIMIT = 360
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The drip dispatcher has a queue of its own, so a backlog of other tasks (the follow-ups
+# of every activity: scoring, triggers) cannot hold its runs until beat's 5 s expiry
+# drops them. A worker started without -Q consumes both queues (Redis serves them in
+# turn); a deployment can run dedicated dispatch workers with `-Q nurture`.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("nurture"))
+CELERY_TASK_ROUTES = {"nurture.tasks.nurture_dispatch": {"queue": "nurture"}}
 # When the broker connection drops, acks_late tasks in hand are redelivered elsewhere:
 # stop running them here rather than run them twice at once (Celery 6's default).
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True

@@ -174,7 +174,7 @@ def _queued(queue: str) -> int:
 
 def _flush_broker(env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-m", "celery", "-A", "leadhub", "purge", "-f",
-                    "-Q", f"celery,{FOLLOW_UPS}"],
+                    "-Q", f"celery,nurture,{FOLLOW_UPS}"],
                    cwd=ROOT, env=env, capture_output=True, timeout=60, check=False)
 
 
