@@ -11,7 +11,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
-from kombu import Queue
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -277,7 +277,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # drops them. A worker started without -Q consumes both queues (Redis serves them in
 # turn); a deployment can run dedicated dispatch workers with `-Q nurture`.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_QUEUES = (Queue("celery"), Queue("nurture"))
+# Each queue with its own exchange and routing key: two queues bound with the same key
+# would both get every message published with it.
+CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name), routing_key=name)
+                           for name in ("celery", "nurture"))
 CELERY_TASK_ROUTES = {"nurture.tasks.nurture_dispatch": {"queue": "nurture"}}
 # When the broker connection drops, acks_late tasks in hand are redelivered elsewhere:
 # stop running them here rather than run them twice at once (Celery 6's default).

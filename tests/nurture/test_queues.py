@@ -28,3 +28,9 @@ def test_beat_queues_the_dispatcher_where_workers_listen():
     entry = app.conf.beat_schedule["nurture.dispatch-due-steps"]
     assert entry["task"] == nurture_dispatch.name
     assert "queue" not in entry.get("options", {})  # the route decides
+
+
+def test_each_queue_has_its_own_binding():
+    # Two queues bound with one routing key would both get every message sent with it.
+    bindings = {(queue.exchange.name, queue.routing_key) for queue in app.amqp.queues.values()}
+    assert len(bindings) == len(app.amqp.queues)
