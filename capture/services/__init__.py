@@ -15,6 +15,9 @@ from capture.services.forms import (
 from capture.services.leads import (
     DUPLICATE_EMAIL_MESSAGE,
     EDITABLE_FIELDS,
+    LAST_ACTIVITY_ASSIGNMENT,
+    activities_insert_statement,
+    activities_inserted,
     activity_record,
     attributes_problem,
     lead_create,
@@ -43,6 +46,9 @@ from capture.services.tracking import (
 __all__ = [
     "DUPLICATE_EMAIL_MESSAGE",
     "EDITABLE_FIELDS",
+    "LAST_ACTIVITY_ASSIGNMENT",
+    "activities_insert_statement",
+    "activities_inserted",
     "activities_record_bulk",
     "activity_record",
     "attributes_problem",

@@ -5,12 +5,14 @@ Errors are raised as ``django.core.exceptions.ValidationError`` keyed by field, 
 forms show beside the field and the API turns into a 400 with per-field messages.
 """
 
+import json
 import math
 import re
 from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -114,6 +116,46 @@ def _email_taken(email: str, *, exclude_pk: int | None = None) -> bool:
     if exclude_pk is not None:
         qs = qs.exclude(pk=exclude_pk)
     return qs.exists()
+
+
+# What an activity does to its lead's row, as an assignment for an UPDATE of capture_lead
+# that a caller writes anyway (two params: the activity's time, twice): the lead's
+# last_activity_at moves forward, never back (a late-arriving older event).
+LAST_ACTIVITY_ASSIGNMENT = (
+    "last_activity_at = CASE WHEN last_activity_at < %s THEN %s ELSE last_activity_at END")
+
+
+def activities_insert_statement(
+    *, lead: Lead, entries: list[tuple[str, dict[str, Any], datetime]]
+) -> tuple[str, list[Any]]:
+    """The INSERT (``RETURNING id``) of activities (kind, data, occurred_at) on one lead,
+    for a caller that sends it with other writes in one round trip (incremental
+    scoring's). The caller also applies ``LAST_ACTIVITY_ASSIGNMENT`` to the lead's row in
+    the same transaction and then calls ``activities_inserted`` with the ids."""
+    from django.db import connection
+
+    ops = connection.ops
+    json_param = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
+    now = ops.adapt_datetimefield_value(timezone.now())
+    values, params = [], []
+    for kind, data, occurred_at in entries:
+        values.append(f"(%s, %s, {json_param}, %s, %s)")
+        params += [lead.pk, kind, json.dumps(data, cls=DjangoJSONEncoder),
+                   ops.adapt_datetimefield_value(occurred_at), now]
+    table = Activity._meta.db_table
+    return (f"INSERT INTO {table} (lead_id, kind, data, occurred_at, created_at) "  # noqa: S608
+            f"VALUES {', '.join(values)} RETURNING id", params)
+
+
+def activities_inserted(*, lead: Lead, ids: list[int], latest: datetime) -> None:
+    """After ``activities_insert_statement`` ran: the lead object's last_activity_at as
+    the row now has it, and each activity's follow-up work queued on commit (as
+    ``activity_record`` does)."""
+    from capture.tasks import activity_process
+
+    lead.last_activity_at = max(lead.last_activity_at, latest)
+    for pk in ids:
+        transaction.on_commit(lambda pk=pk: activity_process.delay(pk), robust=True)
 
 
 def activity_record(

@@ -525,6 +525,31 @@ def incremental_begin(cursor, dialect: Dialect, lead_id: int) -> str:
     return cursor.fetchone()[0]
 
 
+def write_together(dialect: Dialect, statements: list[tuple[str, list]], *,
+                   returning: bool = False) -> list:
+    """Run ``statements`` (INSERT / UPDATE, no two touching the same row) in order; with
+    ``returning``, the last one has a RETURNING clause and its first column is returned.
+
+    On Postgres they go as one statement (each but the last a data-modifying WITH
+    query, which Postgres runs once and to completion whether or not it is read): one
+    round trip instead of one each, on the path every scored activity takes. The
+    statements see the same snapshot, which is why none may depend on another's rows."""
+    if not statements:
+        return []
+    with connection.cursor() as cursor:
+        if dialect.vendor == "postgresql" and len(statements) > 1:
+            *before, (last, last_params) = statements
+            if not returning:
+                before, last, last_params = statements, "SELECT 1", []
+            with_ = ", ".join(f"w{i} AS ({sql})" for i, (sql, _) in enumerate(before))
+            cursor.execute(f"WITH {with_} {last}",
+                           [p for _, params in before for p in params] + last_params)
+            return [row[0] for row in cursor.fetchall()] if returning else []
+        for sql, params in statements:
+            cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()] if returning else []
+
+
 def analyze(cursor, dialect: Dialect) -> None:
     """Fresh planner statistics for the contributions table before a rescore (after a
     first rescore or a rule change its contents can differ wholesale)."""

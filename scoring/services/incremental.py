@@ -25,7 +25,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from capture.models import Activity, ActivityKind, Lead
-from capture.services import activity_record
+from capture.services import (
+    LAST_ACTIVITY_ASSIGNMENT,
+    activities_insert_statement,
+    activities_inserted,
+)
 from scoring.conditions import UNSCORABLE_KINDS
 from scoring.engine import sql as engine
 from scoring.engine.rules import (
@@ -77,14 +81,15 @@ def activity_score_apply(*, activity: Activity, now: datetime | None = None) -> 
         if lead is None:
             return None  # deleted with its timeline while the task waited
         matched = snapshot.matching(activity.kind, activity.data)
-        totals = None
+        totals, writes = None, []
         if matched:
-            totals = _contributions_add(lead, activity, matched, dialect, now, snapshot)
+            totals, writes = _contributions_add(lead, activity, matched, dialect, now,
+                                                snapshot)
         # The change is dated with the activity that caused it (so the timeline shows
         # them together, also for an older activity that arrived late).
         return lead_rescore(lead=lead, snapshot=snapshot, now=now,
                             cause={"activity": activity.pk}, at=activity.occurred_at,
-                            totals=totals)
+                            totals=totals, writes=writes)
 
 
 def _concerns(snapshot: Snapshot, activity: Activity) -> bool:
@@ -93,6 +98,7 @@ def _concerns(snapshot: Snapshot, activity: Activity) -> bool:
 
 
 Totals = tuple[int, dict[str, int], datetime | None]
+Statement = tuple[str, list]
 
 
 # What scoring reads of a lead: the fields fit rules may test, and what it writes; in
@@ -144,9 +150,12 @@ def _lead_locked(lead_id: int) -> Lead | None:
 
 
 def _contributions_add(lead: Lead, activity: Activity, matched: list[RuleSpec], dialect,
-                       now: datetime, snapshot: Snapshot) -> Totals | None:
-    """Add this activity's contributions; returns the lead's totals after them (None
-    when an older activity re-decided later matches: then they are read again)."""
+                       now: datetime, snapshot: Snapshot
+                       ) -> tuple[Totals | None, list[Statement]]:
+    """This activity's contributions: the lead's totals with them, and the INSERT that
+    adds them, for lead_rescore to send with its own writes. When an older activity
+    re-decides later matches, the rows are written here and the totals are None (they
+    are read again)."""
     at = activity.occurred_at
     before, by_rule = _matches_so_far(lead.pk, activity, matched, dialect, now)
     rows, redecide = [], []
@@ -170,26 +179,29 @@ def _contributions_add(lead: Lead, activity: Activity, matched: list[RuleSpec], 
             lead_id=lead.pk, rule_id=spec.id, activity_id=activity.pk, occurred_at=at,
             points=spec.points if earned else 0, expires_at=spec.expiry(at) if earned else None,
         ))
+    insert = None
     if rows:
         values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {engine.CONTRIB} (lead_id, rule_id, activity_id, points, "  # noqa: S608
-                f"occurred_at, expires_at) VALUES {values}",
-                [x for r in rows for x in (
-                    r.lead_id, r.rule_id, r.activity_id, r.points,
-                    dialect.param_datetime(r.occurred_at),
-                    dialect.param_datetime(r.expires_at) if r.expires_at else None)])
-    for spec in redecide:
-        _redecide(lead.pk, spec)
+        insert = (
+            f"INSERT INTO {engine.CONTRIB} (lead_id, rule_id, activity_id, points, "  # noqa: S608
+            f"occurred_at, expires_at) VALUES {values}",
+            [x for r in rows for x in (
+                r.lead_id, r.rule_id, r.activity_id, r.points,
+                dialect.param_datetime(r.occurred_at),
+                dialect.param_datetime(r.expires_at) if r.expires_at else None)])
     if redecide:
-        return None
+        if insert:
+            with connection.cursor() as cursor:
+                cursor.execute(*insert)
+        for spec in redecide:
+            _redecide(lead.pk, spec)
+        return None, []
     for row in rows:  # the totals read before these rows were added, plus them
         if row.points and (row.expires_at is None or row.expires_at > now):
             points, expiry = by_rule.get(row.rule_id, (0, None))
             expiries = [e for e in (expiry, row.expires_at) if e is not None]
             by_rule[row.rule_id] = (points + row.points, min(expiries, default=None))
-    return _totals(by_rule, snapshot.category_of)
+    return _totals(by_rule, snapshot.category_of), [insert] if insert else []
 
 
 def _matches_so_far(lead_id: int, activity: Activity, matched: list[RuleSpec], dialect,
@@ -301,10 +313,12 @@ def _aware(value) -> datetime:
 
 def lead_rescore(*, lead: Lead, snapshot: Snapshot | None = None,
                  now: datetime | None = None, cause: dict,
-                 at: datetime | None = None, totals: Totals | None = None) -> LeadScored:
+                 at: datetime | None = None, totals: Totals | None = None,
+                 writes: list[Statement] | None = None) -> LeadScored:
     """Recompute one lead's score, grade and MQL qualification from its contributions and
     fields, and write what changed (score_changed / grade_changed dated ``at``, default
-    now). Call inside a transaction holding the lead's row."""
+    now). Call inside a transaction holding the lead's row. ``writes``: statements of
+    the caller's (its contributions) sent with these writes, after ``totals`` were read."""
     snapshot = snapshot or snapshot_current()
     now = now or timezone.now()
     at = at or now
@@ -318,31 +332,40 @@ def lead_rescore(*, lead: Lead, snapshot: Snapshot | None = None,
 
     old_score, old_grade = lead.score, lead.grade
     dialect = engine.current_dialect()
-    # Raw statements on this path: it runs for every scored activity, and the ORM's
-    # query building costs more than these statements do.
-    with connection.cursor() as cursor:
-        if (score, grade) != (old_score, old_grade):
-            cursor.execute(f"UPDATE {engine.LEAD} SET score = %s, grade = %s "  # noqa: S608
-                           "WHERE id = %s", [score, grade, lead.pk])
-            lead.score, lead.grade = score, grade
-        if state is None or (state.fit_score, state.categories, state.qualified,
-                             state.next_expiry) != (fit, categories, qualified, next_expiry):
-            cursor.execute(
-                f"INSERT INTO {engine.LEADSCORE} (lead_id, fit_score, categories, "  # noqa: S608
-                f"qualified, next_expiry, updated_at) VALUES (%s, %s, {dialect.json_param()}, "
-                "%s, %s, %s) ON CONFLICT (lead_id) DO UPDATE SET fit_score = "
-                "excluded.fit_score, categories = excluded.categories, qualified = "
-                "excluded.qualified, next_expiry = excluded.next_expiry, "
-                "updated_at = excluded.updated_at",
-                [lead.pk, fit, json.dumps(categories), qualified,
-                 dialect.param_datetime(next_expiry) if next_expiry else None,
-                 dialect.param_datetime(now)])
+    # Raw statements on this path, sent as one (write_together): it runs for every scored
+    # activity, and round trips and the ORM's query building cost more than the writes.
+    writes = list(writes or [])
+    entries = []
     if score != old_score:
-        activity_record(lead=lead, kind=ActivityKind.SCORE_CHANGED, occurred_at=at, data={
-            "old": old_score, "new": score, "cause": cause, "categories": categories})
+        entries.append((ActivityKind.SCORE_CHANGED, {
+            "old": old_score, "new": score, "cause": cause, "categories": categories}, at))
     if grade != old_grade:
-        activity_record(lead=lead, kind=ActivityKind.GRADE_CHANGED, occurred_at=at, data={
-            "old": old_grade, "new": grade, "fit_score": fit, "cause": cause})
+        entries.append((ActivityKind.GRADE_CHANGED, {
+            "old": old_grade, "new": grade, "fit_score": fit, "cause": cause}, at))
+    if entries:
+        # The change's activities move the lead's last activity on, in the same UPDATE.
+        writes.append((f"UPDATE {engine.LEAD} SET score = %s, grade = %s, "  # noqa: S608
+                       f"{LAST_ACTIVITY_ASSIGNMENT} WHERE id = %s",
+                       [score, grade, dialect.param_datetime(at), dialect.param_datetime(at),
+                        lead.pk]))
+        lead.score, lead.grade = score, grade
+    if state is None or (state.fit_score, state.categories, state.qualified,
+                         state.next_expiry) != (fit, categories, qualified, next_expiry):
+        writes.append((
+            f"INSERT INTO {engine.LEADSCORE} (lead_id, fit_score, categories, "  # noqa: S608
+            f"qualified, next_expiry, updated_at) VALUES (%s, %s, {dialect.json_param()}, "
+            "%s, %s, %s) ON CONFLICT (lead_id) DO UPDATE SET fit_score = "
+            "excluded.fit_score, categories = excluded.categories, qualified = "
+            "excluded.qualified, next_expiry = excluded.next_expiry, "
+            "updated_at = excluded.updated_at",
+            [lead.pk, fit, json.dumps(categories), qualified,
+             dialect.param_datetime(next_expiry) if next_expiry else None,
+             dialect.param_datetime(now)]))
+    if entries:
+        writes.append(activities_insert_statement(lead=lead, entries=entries))
+    ids = engine.write_together(dialect, writes, returning=bool(entries))
+    if entries:
+        activities_inserted(lead=lead, ids=ids, latest=at)
     promoted = False
     if qualified and not was_qualified and lead.stage == "lead":
         reason = f"Reached the MQL threshold ({snapshot.thresholds.describe()})."

@@ -292,11 +292,63 @@ def test_scoring_one_activity_takes_a_handful_of_statements(clock):
     with CaptureQueriesContext(connection) as queries:
         activity_score(activity)
 
-    # stamp, lock (Postgres), lead, existing contributions, the cap's aggregate, insert,
-    # totals, lead update, LeadScore upsert, score_changed (insert, last activity), and
-    # the savepoint statements.
+    # The stamp (with the bucket lock on Postgres), the lead, its matches and totals so
+    # far, then the writes: the contribution, the lead's score, its LeadScore and the
+    # score_changed activity, one statement on Postgres, four elsewhere.
     statements = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
-    assert len(statements) <= 12, statements
+    assert len(statements) == (4 if connection.vendor == "postgresql" else 7), statements
+    lead.refresh_from_db()
+    assert lead.score == 20
+    assert ScoreContribution.objects.filter(activity=activity).count() == 1
+
+
+def test_a_score_change_moves_the_last_activity_on_and_queues_its_follow_up(
+        django_capture_on_commit_callbacks, clock):
+    RuleFactory(conditions=PRICING, points=10)
+    lead = LeadFactory()
+    lead.__class__.objects.filter(pk=lead.pk).update(last_activity_at=T0 - timedelta(days=3))
+    activity = ActivityFactory(lead=lead, kind="page_viewed",
+                               data={"url": "https://www.example.com/pricing"},
+                               occurred_at=T0 - timedelta(hours=1))
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.activity_score_apply(activity=activity)
+
+    lead.refresh_from_db()
+    change = Activity.objects.get(lead=lead, kind=ActivityKind.SCORE_CHANGED)
+    assert (lead.score, lead.last_activity_at) == (10, T0 - timedelta(hours=1))
+    assert change.occurred_at == T0 - timedelta(hours=1)
+    assert change.created_at == T0
+    assert change.data == {"old": 0, "new": 10, "cause": {"activity": activity.pk},
+                           "categories": {"engagement": 10}}
+    assert len(callbacks) == 1  # its follow-up (triggers on a score) after the commit
+
+
+def test_an_older_activitys_score_change_never_moves_the_last_activity_back(clock):
+    RuleFactory(conditions=PRICING, points=10)
+    lead = LeadFactory()
+    lead.__class__.objects.filter(pk=lead.pk).update(last_activity_at=T0)
+
+    view(lead, at=T0 - timedelta(days=2))
+
+    assert (lead.score, lead.last_activity_at) == (10, T0)
+    assert Activity.objects.get(lead=lead, kind=ActivityKind.SCORE_CHANGED).occurred_at == \
+        T0 - timedelta(days=2)
+
+
+def test_a_score_and_a_grade_change_are_two_activities_of_one_write(clock):
+    RuleFactory(conditions=PRICING, points=10)
+    FitRuleFactory(conditions=[{"field": "job_title", "op": "contains_any",
+                                "value": ["VP"]}], points=30)
+    lead = LeadFactory(job_title="VP Sales")
+
+    activity = view(lead)
+
+    assert lead.score == 10
+    kinds = list(Activity.objects.filter(lead=lead).exclude(pk=activity.pk)
+                 .order_by("id").values_list("kind", flat=True))
+    assert kinds[-2:] == [ActivityKind.SCORE_CHANGED, ActivityKind.GRADE_CHANGED]
+    assert LeadScore.objects.get(lead=lead).fit_score == 30
 
 
 def test_it_is_the_handler_activity_process_runs(django_capture_on_commit_callbacks, clock):
