@@ -7,10 +7,11 @@ class LeadHubConfig(AppConfig):
     verbose_name = "LeadHub"
 
     def ready(self) -> None:
-        from leadhub import converters
+        from leadhub import auth, converters
         from leadhub.roles import roles_sync_after_migrate
 
         converters.register()  # before any URLconf is imported: they use <id:…>
+        auth.connect_signals()  # cached permission sets dropped when they change
 
         # Permissions only exist once every app has migrated, so roles are (re)synced
         # after each migrate rather than in a data migration.

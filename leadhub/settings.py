@@ -157,6 +157,9 @@ else:
 
 # --- Auth -------------------------------------------------------------------------------
 
+# Django's ModelBackend with each user's permission set cached (leadhub/auth.py).
+AUTHENTICATION_BACKENDS = ["leadhub.auth.CachedPermissionsBackend"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

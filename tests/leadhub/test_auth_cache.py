@@ -1,0 +1,103 @@
+"""leadhub.auth.CachedPermissionsBackend: a user's permissions come from the cache after
+the first check, and every way they can change reaches the next check at once."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from leadhub.roles import ADMIN, MARKETER, SALES_REP
+from tests.factories import SalesRepFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+def fresh(user):
+    """The user as the next request loads it (no per-object permission cache)."""
+    return get_user_model().objects.get(pk=user.pk)
+
+
+def checks(user, perm="capture.view_lead") -> tuple[bool, int]:
+    user = fresh(user)
+    with CaptureQueriesContext(connection) as queries:
+        allowed = user.has_perm(perm)
+    return allowed, len(queries)
+
+
+def test_the_second_request_reads_the_permissions_without_a_query():
+    rep = SalesRepFactory()
+
+    assert checks(rep) == (True, 2)  # the user's own and their groups' permissions
+    assert checks(rep) == (True, 0)
+    assert fresh(rep).get_all_permissions() == fresh(rep).get_group_permissions()
+
+
+def test_leaving_and_joining_a_group_takes_effect_at_once():
+    rep = SalesRepFactory()
+    assert checks(rep)[0] is True
+    rep.groups.remove(Group.objects.get(name=SALES_REP))
+    assert checks(rep)[0] is False
+    Group.objects.get(name=MARKETER).user_set.add(rep)  # from the group's side
+    assert checks(rep)[0] is True
+    Group.objects.get(name=MARKETER).user_set.clear()
+    assert checks(rep)[0] is False
+
+
+def test_a_group_losing_a_permission_reaches_all_its_members():
+    first, second = SalesRepFactory(), SalesRepFactory()
+    assert checks(first)[0] and checks(second)[0]
+    group = Group.objects.get(name=SALES_REP)
+    group.permissions.remove(Permission.objects.get(codename="view_lead"))
+    assert checks(first)[0] is False
+    assert checks(second)[0] is False
+
+
+def test_a_deleted_group_or_permission_reaches_everyone():
+    user = UserFactory()
+    extra = Group.objects.create(name="Readers")
+    extra.permissions.add(Permission.objects.get(codename="view_lead"))
+    user.groups.add(extra)
+    assert checks(user)[0] is True
+    extra.delete()
+    assert checks(user)[0] is False
+
+    user.user_permissions.add(Permission.objects.get(codename="view_lead"))
+    assert checks(user)[0] is True
+    Permission.objects.get(codename="view_lead").delete()
+    assert checks(user)[0] is False
+
+
+def test_own_permissions_deactivation_and_superuser_take_effect_at_once():
+    user = UserFactory()
+    assert checks(user)[0] is False
+    user.user_permissions.add(Permission.objects.get(codename="view_lead"))
+    assert checks(user)[0] is True
+    user.is_active = False
+    user.save()
+    assert checks(user)[0] is False
+    user.is_active, user.is_superuser = True, True
+    user.save()
+    user.user_permissions.clear()
+    assert checks(user, "leadhub.manage_users")[0] is True
+
+
+def test_role_and_active_changes_through_the_services_take_effect_at_once():
+    from leadhub.services import user_set_active, user_set_role
+
+    admin = UserFactory(role=ADMIN)
+    rep = SalesRepFactory()
+    assert checks(rep, "leadhub.manage_users")[0] is False
+    user_set_role(user=rep, role=ADMIN, actor=admin)
+    assert checks(rep, "leadhub.manage_users")[0] is True
+    user_set_active(user=rep, is_active=False, actor=admin)
+    assert checks(rep, "leadhub.manage_users")[0] is False
+
+
+def test_entries_live_briefly_without_a_shared_cache(settings):
+    from leadhub import auth
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert auth._timeout() == auth.LOCAL_PERMISSIONS_SECONDS
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:6379/14"}}
+    assert auth._timeout() == auth.PERMISSIONS_SECONDS
