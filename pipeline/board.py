@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from html import escape
 
+from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
@@ -66,6 +67,26 @@ def stale_limits() -> dict[str, int]:
     limits = dict(DEFAULT_STALE_DAYS)
     limits.update(StageLimit.objects.values_list("stage", "stale_after_days"))
     return limits
+
+
+BOARD_SETTINGS_KEY = "pipeline:board-settings"
+BOARD_SETTINGS_SECONDS = 60
+
+
+def board_settings() -> tuple[dict[str, int], int]:
+    """(stale limits per stage, speed-to-lead SLA in minutes), what every card needs,
+    through the cache: two queries per board request were a tenth of its time. Saving
+    or deleting a StageLimit or the PipelineSettings drops the entry (pipeline.apps);
+    the timeout bounds a cache that missed that (another process's local memory)."""
+    cached = cache.get(BOARD_SETTINGS_KEY)
+    if cached is None:
+        cached = (stale_limits(), PipelineSettings.load().sla_minutes)
+        cache.set(BOARD_SETTINGS_KEY, cached, BOARD_SETTINGS_SECONDS)
+    return cached
+
+
+def board_settings_changed(**kwargs) -> None:
+    cache.delete(BOARD_SETTINGS_KEY)
 
 
 def short_duration(delta: timedelta) -> str:
@@ -171,24 +192,6 @@ class Card:
             "</div></article>"
         )
 
-    def as_json(self) -> dict:
-        lead = self.lead
-        return {
-            "id": lead.pk,
-            "name": self.name,
-            "email": lead.email,
-            "company": lead.company,
-            "score": lead.score,
-            "grade": lead.grade,
-            "stage": lead.stage,
-            "owner": lead.owner_id,
-            "owner_name": self.owner_name,
-            "stage_changed_at": lead.stage_changed_at.isoformat(),
-            "last_activity_at": lead.last_activity_at.isoformat(),
-            "deal_value": str(self.deal_value) if self.deal_value is not None else None,
-            "stale": self.stale,
-            "sla_breach": self.sla_breach,
-        }
 
 
 class CardMaker:
@@ -200,14 +203,16 @@ class CardMaker:
         # "/leads/": cards build their two links from it; reversing 500 URLs per board
         # page cost more than its queries.
         self.lead_url = reverse("pipeline:lead_list")
-        self.limits = stale_limits()
-        self.sla = timedelta(minutes=PipelineSettings.load().sla_minutes)
+        limits, sla_minutes = board_settings()
+        self.limits = {stage: timedelta(days=days) for stage, days in limits.items()}
+        self.sla = timedelta(minutes=sla_minutes)
         self.allowed = {
             stage: [(s, Stage(s).label) for s in ALL_STAGES if s in ALLOWED_TRANSITIONS[stage]]
             for stage in ALL_STAGES
         }
 
-    def card(self, lead: "Lead | CardLead") -> Card:
+    def _flags(self, lead: "Lead | CardLead") -> tuple[timedelta, bool, bool, Decimal | None]:
+        """(time in stage, going stale, speed-to-lead breached, deal value)."""
         in_stage = self.now - lead.stage_changed_at
         limit = self.limits.get(lead.stage)
         try:
@@ -215,12 +220,39 @@ class CardMaker:
         except Deal.DoesNotExist:
             deal = None
         untouched = deal is None or deal.first_touch_at is None
+        return (in_stage, limit is not None and in_stage > limit,
+                lead.stage == Stage.MQL and untouched and in_stage > self.sla,
+                deal.value if deal else None)
+
+    def card_json(self, lead: "Lead | CardLead") -> dict:
+        """Card.as_json's dict, without the Card (which also works out what the HTML
+        prints): the API builds 300 of these per request."""
+        _, stale, sla_breach, value = self._flags(lead)
+        return {
+            "id": lead.pk,
+            "name": lead.full_name or lead.email,
+            "email": lead.email,
+            "company": lead.company,
+            "score": lead.score,
+            "grade": lead.grade,
+            "stage": lead.stage,
+            "owner": lead.owner_id,
+            "owner_name": lead.owner.display_name if lead.owner_id else "",
+            "stage_changed_at": lead.stage_changed_at.isoformat(),
+            "last_activity_at": lead.last_activity_at.isoformat(),
+            "deal_value": str(value) if value is not None else None,
+            "stale": stale,
+            "sla_breach": sla_breach,
+        }
+
+    def card(self, lead: "Lead | CardLead") -> Card:
+        in_stage, stale, sla_breach, value = self._flags(lead)
         card = Card(
             lead=lead,
             in_stage=short_duration(in_stage),
-            stale=limit is not None and in_stage > timedelta(days=limit),
-            sla_breach=lead.stage == Stage.MQL and untouched and in_stage > self.sla,
-            deal_value=deal.value if deal else None,
+            stale=stale,
+            sla_breach=sla_breach,
+            deal_value=value,
             allowed=self.allowed[lead.stage],
             can_move=self.can_move,
         )
@@ -233,22 +265,26 @@ class CardMaker:
 
 
 def column_page(queryset, stage: str, *, after=None, maker: CardMaker,
-                limit: int = CARDS_PER_COLUMN) -> tuple[list[Card], str | None]:
-    """One page of a column's cards and the cursor of the next page (None at the end)."""
+                limit: int = CARDS_PER_COLUMN, as_json: bool = False
+                ) -> tuple[list, str | None]:
+    """One page of a column's cards and the cursor of the next page (None at the end).
+    The cards are Cards, or with ``as_json`` their dicts (CardMaker.card_json)."""
     rows = board_column_cards(queryset, stage, after=after, limit=limit)
+    make = maker.card_json if as_json else maker.card
     more = len(rows) > limit
     rows = rows[:limit]
-    return [maker.card(lead) for lead in rows], (cursor_encode(rows[-1]) if more else None)
+    return [make(lead) for lead in rows], (cursor_encode(rows[-1]) if more else None)
 
 
-def first_pages(queryset, stages, *, maker: CardMaker, limit: int = CARDS_PER_COLUMN
-                ) -> dict[str, tuple[list[Card], str | None]]:
+def first_pages(queryset, stages, *, maker: CardMaker, limit: int = CARDS_PER_COLUMN,
+                as_json: bool = False) -> dict[str, tuple[list, str | None]]:
     """column_page's first page for each of ``stages``, from one compiled query."""
+    make = maker.card_json if as_json else maker.card
     pages = {}
     for stage, rows in board_columns_first_cards(queryset, stages, limit=limit).items():
         more = len(rows) > limit
         rows = rows[:limit]
-        pages[stage] = ([maker.card(lead) for lead in rows],
+        pages[stage] = ([make(lead) for lead in rows],
                         cursor_encode(rows[-1]) if more else None)
     return pages
 

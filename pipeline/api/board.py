@@ -99,8 +99,10 @@ class BoardData(APIView):
         maker = CardMaker()
         columns = []
         stages = [Stage(column)] if column else list(ALL_STAGES)
-        pages = first_pages(leads, stages, maker=maker, limit=int(size)) if after is None else {
-            stages[0]: column_page(leads, stages[0], after=after, maker=maker, limit=int(size))}
+        limit = int(size)
+        pages = first_pages(leads, stages, maker=maker, limit=limit, as_json=True) \
+            if after is None else {stages[0]: column_page(
+                leads, stages[0], after=after, maker=maker, limit=limit, as_json=True)}
         for stage in stages:
             cards, cursor = pages[stage]
             columns.append({
@@ -108,7 +110,7 @@ class BoardData(APIView):
                 "label": stage.label,
                 "count": totals[stage]["count"],
                 "deal_total": totals[stage]["deal_total"],
-                "results": [card.as_json() for card in cards],
+                "results": cards,
                 "next_cursor": cursor,
             })
         return Response({"columns": columns})
