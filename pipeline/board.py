@@ -43,7 +43,12 @@ class BadCursor(ValueError):
     pass
 
 
-def cursor_encode(lead: "Lead | CardLead") -> str:
+def cursor_encode(lead: "Lead | CardLead | Card | dict") -> str:
+    """The cursor after ``lead``: a lead, a Card, or a card as JSON (CardMaker.row_json)."""
+    if isinstance(lead, dict):
+        return f"{lead['score']}_{lead['id']}"
+    if isinstance(lead, Card):
+        lead = lead.lead
     return f"{lead.score}_{lead.pk}"
 
 
@@ -224,25 +229,32 @@ class CardMaker:
                 lead.stage == Stage.MQL and untouched and in_stage > self.sla,
                 deal.value if deal else None)
 
-    def card_json(self, lead: "Lead | CardLead") -> dict:
-        """Card.as_json's dict, without the Card (which also works out what the HTML
-        prints): the API builds 300 of these per request."""
-        _, stale, sla_breach, value = self._flags(lead)
+    def row_json(self, row: tuple) -> dict:
+        """A card as the API gives it (what Card shows, in the API's terms), straight
+        from a row of BOARD_CARD_FIELDS: no CardLead, owner or deal objects in between
+        (the API builds 300 cards per request). tests/pipeline/test_board_selectors.py
+        checks it says what the HTML board's cards do."""
+        (pk, email, first_name, last_name, company, score, grade, stage, stage_changed_at,
+         last_activity_at, owner_id, username, owner_first, owner_last, value,
+         first_touch_at) = row
+        in_stage = self.now - stage_changed_at
+        limit = self.limits.get(stage)
         return {
-            "id": lead.pk,
-            "name": lead.full_name or lead.email,
-            "email": lead.email,
-            "company": lead.company,
-            "score": lead.score,
-            "grade": lead.grade,
-            "stage": lead.stage,
-            "owner": lead.owner_id,
-            "owner_name": lead.owner.display_name if lead.owner_id else "",
-            "stage_changed_at": lead.stage_changed_at.isoformat(),
-            "last_activity_at": lead.last_activity_at.isoformat(),
+            "id": pk,
+            "name": f"{first_name} {last_name}".strip() or email,
+            "email": email,
+            "company": company,
+            "score": score,
+            "grade": grade,
+            "stage": stage,
+            "owner": owner_id,
+            "owner_name": (f"{owner_first} {owner_last}".strip() or username)
+            if owner_id is not None else "",
+            "stage_changed_at": stage_changed_at.isoformat(),
+            "last_activity_at": last_activity_at.isoformat(),
             "deal_value": str(value) if value is not None else None,
-            "stale": stale,
-            "sla_breach": sla_breach,
+            "stale": limit is not None and in_stage > limit,
+            "sla_breach": stage == Stage.MQL and first_touch_at is None and in_stage > self.sla,
         }
 
     def card(self, lead: "Lead | CardLead") -> Card:
@@ -269,23 +281,28 @@ def column_page(queryset, stage: str, *, after=None, maker: CardMaker,
                 ) -> tuple[list, str | None]:
     """One page of a column's cards and the cursor of the next page (None at the end).
     The cards are Cards, or with ``as_json`` their dicts (CardMaker.card_json)."""
-    rows = board_column_cards(queryset, stage, after=after, limit=limit)
-    make = maker.card_json if as_json else maker.card
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return [make(lead) for lead in rows], (cursor_encode(rows[-1]) if more else None)
+    cards = board_column_cards(queryset, stage, after=after, limit=limit,
+                               make=maker.row_json if as_json else _card_of(maker))
+    more = len(cards) > limit
+    cards = cards[:limit]
+    return cards, (cursor_encode(cards[-1]) if more else None)
+
+
+def _card_of(maker: CardMaker):
+    return lambda row: maker.card(CardLead(row))
 
 
 def first_pages(queryset, stages, *, maker: CardMaker, limit: int = CARDS_PER_COLUMN,
-                as_json: bool = False) -> dict[str, tuple[list, str | None]]:
-    """column_page's first page for each of ``stages``, from one compiled query."""
-    make = maker.card_json if as_json else maker.card
+                as_json: bool = False, reuse=None) -> dict[str, tuple[list, str | None]]:
+    """column_page's first page for each of ``stages``, from one compiled query (kept
+    for the next request when ``reuse`` is pipeline.selectors.board_sql_key's)."""
+    make = maker.row_json if as_json else _card_of(maker)
     pages = {}
-    for stage, rows in board_columns_first_cards(queryset, stages, limit=limit).items():
-        more = len(rows) > limit
-        rows = rows[:limit]
-        pages[stage] = ([make(lead) for lead in rows],
-                        cursor_encode(rows[-1]) if more else None)
+    for stage, cards in board_columns_first_cards(queryset, stages, limit=limit,
+                                                  make=make, reuse=reuse).items():
+        more = len(cards) > limit
+        cards = cards[:limit]
+        pages[stage] = (cards, cursor_encode(cards[-1]) if more else None)
     return pages
 
 

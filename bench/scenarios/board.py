@@ -328,7 +328,7 @@ STEPS = [
     ("  first pages: query and rows", "pipeline/selectors/board.py",
      "board_columns_first_cards"),
     ("    SQL compilation", "django/db/models/sql/compiler.py", "as_sql"),
-    ("  cards as JSON (CardMaker.card_json)", "pipeline/board.py", "card_json"),
+    ("  cards as JSON (CardMaker.row_json)", "pipeline/board.py", "row_json"),
     ("response rendering (JSON)", "rest_framework/response.py", "rendered_content"),
     ("all SQL in the driver", "psycopg/cursor.py", "execute"),
 ]

@@ -21,7 +21,7 @@ from pipeline.board import (
     first_pages,
     totals_json,
 )
-from pipeline.selectors import BOARD_FILTER_PARAMS, BoardFilter, board_filter
+from pipeline.selectors import BOARD_FILTER_PARAMS, BoardFilter, board_filter, board_sql_key
 
 MAX_PAGE_SIZE = 200
 
@@ -100,8 +100,9 @@ class BoardData(APIView):
         columns = []
         stages = [Stage(column)] if column else list(ALL_STAGES)
         limit = int(size)
-        pages = first_pages(leads, stages, maker=maker, limit=limit, as_json=True) \
-            if after is None else {stages[0]: column_page(
+        reuse = board_sql_key(user=request.user, params=params)
+        pages = first_pages(leads, stages, maker=maker, limit=limit, as_json=True,
+                            reuse=reuse) if after is None else {stages[0]: column_page(
                 leads, stages[0], after=after, maker=maker, limit=limit, as_json=True)}
         for stage in stages:
             cards, cursor = pages[stage]

@@ -20,6 +20,7 @@ from pipeline.selectors.board import (  # noqa: F401
     board_column_totals_cached,
     board_columns_first_cards,
     board_filter,
+    board_sql_key,
 )
 from pipeline.selectors.leads import (  # noqa: F401
     DEFAULT_LEAD_ORDERING,

@@ -45,6 +45,7 @@ from pipeline.selectors import (
     PERIODS,
     PIPELINE_PERMISSION,
     board_filter,
+    board_sql_key,
     lead_owners,
     lead_sources,
     move_refusal,
@@ -104,7 +105,8 @@ class BoardView(LeadsAccess, View):
         columns = []
         # Disqualified is folded away: its cards load when someone opens it.
         pages = first_pages(leads, [s for s in ALL_STAGES if s != Stage.DISQUALIFIED],
-                            maker=maker)
+                            maker=maker, reuse=board_sql_key(user=request.user,
+                                                             params=request.GET))
         for stage in ALL_STAGES:
             cards, cursor = pages.get(stage, ([], ""))
             columns.append({

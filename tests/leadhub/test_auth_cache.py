@@ -101,3 +101,43 @@ def test_entries_live_briefly_without_a_shared_cache(settings):
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                                    "LOCATION": "redis://127.0.0.1:6379/14"}}
     assert auth._timeout() == auth.PERMISSIONS_SECONDS
+
+
+def test_token_authentication_reads_the_token_and_its_user_in_one_statement(client):
+    from rest_framework.authtoken.models import Token
+
+    rep = SalesRepFactory()
+    token = Token.objects.create(user=rep)
+    headers = {"Authorization": f"Token {token.key}"}
+    client.get("/api/v1/leads/", headers=headers)  # permissions cached
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/api/v1/leads/", headers=headers)
+
+    assert response.status_code == 200
+    auth = [q["sql"] for q in queries if "authtoken_token" in q["sql"]]
+    assert len(auth) == 1 and "JOIN" in auth[0]
+
+    assert client.get("/api/v1/leads/", headers={"Authorization": "Token nope"}
+                      ).status_code == 401
+    rep.is_active = False
+    rep.save()
+    response = client.get("/api/v1/leads/", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["detail"] == "User inactive or deleted."
+    rep.is_active = True
+    rep.save()
+    token.delete()
+    assert client.get("/api/v1/leads/", headers=headers).status_code == 401
+
+
+def test_the_request_carries_the_token_it_was_made_with():
+    from rest_framework.authtoken.models import Token
+
+    from leadhub.auth import TokenAuthentication
+
+    rep = SalesRepFactory()
+    token = Token.objects.create(user=rep)
+    user, auth = TokenAuthentication().authenticate_credentials(token.key)
+    assert (user, auth.key, auth.user_id, auth.created) == (rep, token.key, rep.pk,
+                                                            token.created)

@@ -153,3 +153,50 @@ def test_each_filter_set_has_filters_of_its_own_bound_to_it(rep):
     assert [lead.owner_id for lead in second.qs] == [None]
     assert first.form is not second.form
     assert type(first.form) is type(second.form)  # one form class per FilterSet class
+
+
+@pytest.mark.parametrize("params", [{}, {"owner": "me", "grade": ["A", "B"]}, {"q": "acme"},
+                                    {"form": "FORM", "score_min": "5"}])
+def test_a_reused_first_pages_statement_gives_what_a_fresh_one_does(rep, params):
+    from django.http import QueryDict
+
+    from pipeline.selectors import board_sql_key
+
+    form = FormFactory()
+    for i in range(12):
+        lead = LeadFactory(stage=ALL_STAGES[i % 3], score=i, grade="AB"[i % 2],
+                           company="Acme" if i % 2 else "Globex", owner=rep if i % 3 else None)
+        lead.submissions.create(form=form, data={"email": lead.email})
+    query = QueryDict(mutable=True)
+    for k, v in params.items():
+        for value in (v if isinstance(v, list) else [v]):
+            query.appendlist(k, str(form.pk) if value == "FORM" else value)
+    request = RequestFactory().get("/board/", query)
+    request.user = rep
+    key = board_sql_key(user=rep, params=request.GET)
+    assert key is not None
+
+    def pages(reuse):
+        leads = board_filter(user=rep, params=request.GET, request=request).qs
+        return first_pages(leads, ALL_STAGES, maker=CardMaker(), limit=2, as_json=True,
+                           reuse=reuse)
+
+    fresh = pages(None)
+    assert pages(key) == fresh  # compiled and kept
+    LeadFactory(stage=ALL_STAGES[0], score=100, grade="A", company="Acme", owner=rep)
+    again = pages(key)  # the kept statement, new data
+    assert again == pages(None)
+    assert again != fresh or params.get("form")  # the new lead shows unless filtered out
+
+
+def test_the_reuse_key_separates_users_and_leaves_out_clock_filters(rep):
+    from django.http import QueryDict
+
+    from pipeline.selectors import board_sql_key
+
+    other = SalesRepFactory()
+    mine = board_sql_key(user=rep, params=QueryDict("owner=me"))
+    assert mine != board_sql_key(user=other, params=QueryDict("owner=me"))
+    assert mine == board_sql_key(user=rep, params=QueryDict("owner=me&column=lead&cursor=1_2"))
+    assert mine != board_sql_key(user=rep, params=QueryDict("owner=none"))
+    assert board_sql_key(user=rep, params=QueryDict("created=30d")) is None
