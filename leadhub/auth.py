@@ -22,6 +22,7 @@ deactivation are never cached (each request reads the user), so a deactivated us
 revoked token is refused at once everywhere.
 """
 
+import logging
 import uuid
 from datetime import UTC
 
@@ -34,9 +35,14 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
+from redis.exceptions import RedisError
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
+logger = logging.getLogger(__name__)
+
+# What the Redis cache backend raises when the server is down or unreachable.
+CACHE_ERRORS = (RedisError, OSError)
 VERSION_KEY = "auth:perms-version"
 PERMISSIONS_SECONDS = 300
 LOCAL_PERMISSIONS_SECONDS = 5
@@ -57,39 +63,62 @@ class CachedPermissionsBackend(ModelBackend):
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()
         if not hasattr(user_obj, "_perm_cache"):
-            key = _key(user_obj.pk)
-            found = cache.get_many([VERSION_KEY, key])
-            version = found.get(VERSION_KEY)
-            if version is None:
-                cache.add(VERSION_KEY, uuid.uuid4().hex, timeout=None)
-                version = cache.get(VERSION_KEY)
-            entry = found.get(key)
-            if entry is not None and version is not None and entry[0] == version:
-                user_obj._perm_cache = set(entry[1])
+            try:
+                cached = self._cached(user_obj)
+            except CACHE_ERRORS as exc:  # the cache is down: the database answers
+                logger.warning("Permission cache unavailable: %s", exc)
+                cached = None
+            if cached is not None:
+                user_obj._perm_cache = cached
             else:
-                perms = super().get_all_permissions(user_obj)
-                if version is not None:
-                    cache.set(key, (version, frozenset(perms)), _timeout())
+                super().get_all_permissions(user_obj)  # sets user_obj._perm_cache
         return user_obj._perm_cache
+
+    def _cached(self, user_obj) -> set[str] | None:
+        """The user's permissions from the cache, or None after reading them from the
+        database and keeping them (a miss, a stale entry, or no version yet)."""
+        key = _key(user_obj.pk)
+        found = cache.get_many([VERSION_KEY, key])
+        version = found.get(VERSION_KEY)
+        if version is None:
+            cache.add(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+            version = cache.get(VERSION_KEY)
+        entry = found.get(key)
+        if entry is not None and version is not None and entry[0] == version:
+            return set(entry[1])
+        perms = super().get_all_permissions(user_obj)
+        if version is not None:
+            cache.set(key, (version, frozenset(perms)), _timeout())
+        return perms
+
+
+def _dropping(action) -> None:
+    """Run a cache invalidation; with the cache down, say so (its entries then live
+    until they expire, _timeout()) rather than fail the save that changed the roles."""
+    try:
+        action()
+    except CACHE_ERRORS as exc:
+        logger.warning("Permission cache not updated after a change (entries expire "
+                       "within %d s): %s", _timeout(), exc)
 
 
 def permissions_changed_for_everyone(**kwargs) -> None:
-    cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+    _dropping(lambda: cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None))
 
 
 def user_changed(sender, instance, **kwargs) -> None:
-    cache.delete(_key(instance.pk))
+    _dropping(lambda: cache.delete(_key(instance.pk)))
 
 
 def memberships_changed(sender, instance, action, reverse, model, pk_set, **kwargs) -> None:
     if not action.startswith("post_"):
         return
     if isinstance(instance, get_user_model()):
-        cache.delete(_key(instance.pk))
+        _dropping(lambda: cache.delete(_key(instance.pk)))
     elif action == "post_clear" or pk_set is None:
         permissions_changed_for_everyone()  # a group's members cleared: who they were is gone
     else:
-        cache.delete_many([_key(pk) for pk in pk_set])
+        _dropping(lambda: cache.delete_many([_key(pk) for pk in pk_set]))
 
 
 def connect_signals() -> None:

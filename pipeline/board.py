@@ -2,6 +2,7 @@
 columns, per-column keyset cursors, cards with their stale and speed-to-lead flags."""
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -12,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
+from capture.cache import CACHE_ERRORS, cache_get, cache_set
 from capture.models import Lead, Stage
 from pipeline.models import Deal, PipelineSettings, StageLimit
 from pipeline.selectors import (
@@ -22,6 +24,8 @@ from pipeline.selectors import (
     board_columns_first_cards,
 )
 from pipeline.services import ALLOWED_TRANSITIONS, REASON_REQUIRED, REASON_REQUIRED_TO
+
+logger = logging.getLogger(__name__)
 
 CARDS_PER_COLUMN = 50
 OPEN_STAGES = (Stage.LEAD, Stage.MQL, Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER)
@@ -83,15 +87,18 @@ def board_settings() -> tuple[dict[str, int], int]:
     through the cache: two queries per board request were a tenth of its time. Saving
     or deleting a StageLimit or the PipelineSettings drops the entry (pipeline.apps);
     the timeout bounds a cache that missed that (another process's local memory)."""
-    cached = cache.get(BOARD_SETTINGS_KEY)
+    cached = cache_get(BOARD_SETTINGS_KEY)  # None also when the cache is down
     if cached is None:
         cached = (stale_limits(), PipelineSettings.load().sla_minutes)
-        cache.set(BOARD_SETTINGS_KEY, cached, BOARD_SETTINGS_SECONDS)
+        cache_set(BOARD_SETTINGS_KEY, cached, BOARD_SETTINGS_SECONDS)
     return cached
 
 
 def board_settings_changed(**kwargs) -> None:
-    cache.delete(BOARD_SETTINGS_KEY)
+    try:
+        cache.delete(BOARD_SETTINGS_KEY)
+    except CACHE_ERRORS as exc:  # the entry expires within BOARD_SETTINGS_SECONDS
+        logger.warning("Board settings cache not dropped after a change: %s", exc)
 
 
 def short_duration(delta: timedelta) -> str:

@@ -141,3 +141,24 @@ def test_the_request_carries_the_token_it_was_made_with():
     user, auth = TokenAuthentication().authenticate_credentials(token.key)
     assert (user, auth.key, auth.user_id, auth.created) == (rep, token.key, rep.pk,
                                                             token.created)
+
+
+# A Redis nobody listens on: every cache call fails at once (connection refused).
+UNREACHABLE_REDIS = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                 "LOCATION": "redis://127.0.0.1:1/0"}}
+
+
+def test_with_the_cache_down_permissions_come_from_the_database(settings, caplog):
+    from leadhub.services import user_set_role
+
+    admin = UserFactory(role=ADMIN)
+    rep = SalesRepFactory()
+    assert checks(rep)[0] is True  # cached while the cache worked
+    settings.CACHES = UNREACHABLE_REDIS
+
+    assert checks(rep) == (True, 2)  # answered, from the database
+    user_set_role(user=rep, role=MARKETER, actor=admin)  # the change is saved regardless
+    assert checks(rep, "leadhub.manage_users")[0] is False
+    assert checks(admin, "leadhub.manage_users")[0] is True
+    assert "Permission cache unavailable" in caplog.text
+    assert "Permission cache not updated after a change" in caplog.text

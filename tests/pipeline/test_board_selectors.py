@@ -200,3 +200,14 @@ def test_the_reuse_key_separates_users_and_leaves_out_clock_filters(rep):
     assert mine == board_sql_key(user=rep, params=QueryDict("owner=me&column=lead&cursor=1_2"))
     assert mine != board_sql_key(user=rep, params=QueryDict("owner=none"))
     assert board_sql_key(user=rep, params=QueryDict("created=30d")) is None
+
+
+def test_cards_are_made_with_the_cache_down(rep, settings):
+    """The stage limits and SLA then come from the database."""
+    from pipeline.models import StageLimit
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:1/0"}}
+    StageLimit.objects.create(stage=Stage.SQL, stale_after_days=3)  # its drop fails: logged
+    maker = CardMaker()
+    assert maker.limits[Stage.SQL].days == 3
