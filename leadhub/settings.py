@@ -297,7 +297,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["leadhub.api.ModelPermissions"],
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["leadhub.api.UserRateThrottle"],  # DRF's, failing open
     "DEFAULT_THROTTLE_RATES": {"user": env.str("API_THROTTLE_RATE", default="1200/minute")},
     "DEFAULT_PAGINATION_CLASS": "leadhub.api.KeysetPagination",
     "PAGE_SIZE": 50,

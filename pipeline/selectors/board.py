@@ -1,5 +1,6 @@
 """Reads for the board: its filters, a column's cards by keyset, the columns' totals."""
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
@@ -13,8 +14,11 @@ from django.db import connections
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
+from capture.cache import CACHE_ERRORS, cache_get, cache_set
 from capture.models import Lead
 from pipeline.selectors.leads import LeadFilter
+
+logger = logging.getLogger(__name__)
 
 PERIODS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}
 
@@ -277,11 +281,16 @@ BOARD_TOTALS_SECONDS = 5
 
 
 def board_changed() -> None:
-    """Stage or deal values changed: cached column totals are out of date."""
+    """Stage or deal values changed: cached column totals are out of date. Runs after
+    the change committed; with the cache down it only says so (the totals it could not
+    drop expire within BOARD_TOTALS_SECONDS)."""
     try:
-        cache.incr(BOARD_VERSION_KEY)
-    except ValueError:  # not set yet (or evicted)
-        cache.set(BOARD_VERSION_KEY, 1, timeout=None)
+        try:
+            cache.incr(BOARD_VERSION_KEY)
+        except ValueError:  # not set yet (or evicted)
+            cache.set(BOARD_VERSION_KEY, 1, timeout=None)
+    except CACHE_ERRORS as exc:
+        logger.warning("Board totals not marked out of date: %s", exc)
 
 
 def board_column_totals_cached(queryset: QuerySet[Lead], key: str) -> dict[str, dict]:
@@ -291,10 +300,14 @@ def board_column_totals_cached(queryset: QuerySet[Lead], key: str) -> dict[str, 
     request reads a few hundred rows by index. Every stage move and deal change bumps a
     version, so a rep sees their own move counted at once; leads arriving from forms
     show up in the counts within BOARD_TOTALS_SECONDS."""
-    version = cache.get_or_set(BOARD_VERSION_KEY, 1, timeout=None)
+    try:
+        version = cache.get_or_set(BOARD_VERSION_KEY, 1, timeout=None)
+    except CACHE_ERRORS as exc:  # the cache is down: count every time
+        logger.warning("Board totals cache unavailable: %s", exc)
+        return board_column_totals(queryset)
     full_key = f"pipeline:board-totals:{version}:{key}"
-    totals = cache.get(full_key)
+    totals = cache_get(full_key)
     if totals is None:
         totals = board_column_totals(queryset)
-        cache.set(full_key, totals, timeout=BOARD_TOTALS_SECONDS)
+        cache_set(full_key, totals, BOARD_TOTALS_SECONDS)
     return totals

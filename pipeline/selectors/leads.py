@@ -2,9 +2,9 @@
 definition, so a filter means the same thing wherever a user applies it."""
 
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db.models import Count, QuerySet
 
+from capture.cache import cache_get, cache_set
 from capture.models import Activity, Lead
 from capture.segments import (  # noqa: F401 - pipeline's names for them
     NO_GRADE,
@@ -57,7 +57,11 @@ def lead_sources() -> list[str]:
             .distinct()[:200]
         )
 
-    return cache.get_or_set(LEAD_SOURCES_CACHE_KEY, load, timeout=300)
+    sources = cache_get(LEAD_SOURCES_CACHE_KEY)  # None also when the cache is down
+    if sources is None:
+        sources = load()
+        cache_set(LEAD_SOURCES_CACHE_KEY, sources, 300)
+    return sources
 
 
 def lead_owners() -> QuerySet:
