@@ -65,7 +65,9 @@ class BoardFilter(LeadFilter):
 
 
 BOARD_FILTER_PARAMS = tuple(name for name in BoardFilter.base_filters if name != "stage")
-# Filters whose SQL holds the time of the request.
+# Filters whose SQL holds the time of the request: their statements are never reused
+# (board_sql_key). A new filter whose SQL depends on the clock, or on the request beyond
+# who asks, must be named here (or in the key).
 _CLOCK_FILTERS = frozenset({"created"})
 
 
