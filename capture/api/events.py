@@ -12,6 +12,8 @@ shares LeadHub's domain may send LeadHub's session cookie with a page view, and 
 must not turn it into an authenticated request (or a CSRF failure).
 """
 
+import re
+
 from django.conf import settings
 from django.urls import path
 from drf_spectacular.utils import (
@@ -42,6 +44,8 @@ from leadhub.net import client_ip
 from leadhub.ratelimit import rate_limit_hit
 
 CORS_MAX_AGE = 86400
+# A tracking site's key as capture.models.tracking.new_site_key makes it.
+SITE_KEY = re.compile(r"[A-Za-z0-9_-]{1,32}")
 MAX_URL = 2000
 MAX_TITLE = 500
 
@@ -319,8 +323,10 @@ class EventView(APIView):
         origin = request.headers.get("Origin")
         data = PageViewSerializer(data=request.data)
         site_key = request.data.get("site")
+        # Keys are secrets.token_urlsafe: anything else (a NUL byte, which Postgres
+        # refuses in a text parameter, included) is no site's key, not a query.
         site = TrackingSite.objects.filter(key=site_key).first() if isinstance(
-            site_key, str) and 0 < len(site_key) <= 32 else None
+            site_key, str) and SITE_KEY.fullmatch(site_key) else None
         if site is None:
             return Response({"detail": "No tracking site has this key."}, status=404)
         if not tracking.site_origin_allowed(site, origin):

@@ -160,6 +160,18 @@ def test_an_unknown_site_is_not_found(client, site):
     assert response.json() == {"detail": "No tracking site has this key."}
 
 
+@pytest.mark.parametrize("key", ["ab\x00cd", "\x00", "k" * 33, "has space", "ключ"])
+def test_a_key_no_site_could_have_is_not_found_without_a_query(client, site, key,
+                                                               django_assert_num_queries):
+    """Found by the schema fuzzer: a NUL byte in the key reached Postgres, which refuses
+    it in a text parameter (a 500)."""
+    with django_assert_num_queries(0):
+        response = page_view(client, key)
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No tracking site has this key."}
+
+
 def test_it_rate_limits_page_views_per_client_address(client, site, settings):
     settings.EVENT_RATE_PER_IP = "3/minute"
 
