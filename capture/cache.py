@@ -9,13 +9,11 @@ import logging
 from typing import Any
 
 from django.core.cache import cache
-from redis.exceptions import RedisError
+
+from leadhub.ratelimit import CACHE_ERRORS
 
 logger = logging.getLogger(__name__)
 
-# What the Redis backend raises when the server is down or unreachable (connection
-# refused, timeouts, a dropped socket).
-CACHE_ERRORS = (RedisError, OSError)
 
 
 def cache_add(key: str, value: Any, timeout: int) -> bool | None:
@@ -42,3 +40,12 @@ def cache_set(key: str, value: Any, timeout: int) -> None:
         cache.set(key, value, timeout)
     except CACHE_ERRORS as exc:
         logger.warning("Cache unavailable, %s not kept: %s", key.partition(":")[0], exc)
+
+
+def cache_delete(key: str) -> None:
+    """cache.delete; an unreachable cache is logged (the entry then lives until it
+    expires)."""
+    try:
+        cache.delete(key)
+    except CACHE_ERRORS as exc:
+        logger.warning("Cache unavailable, %s not dropped: %s", key.partition(":")[0], exc)

@@ -13,11 +13,12 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse
-from redis.exceptions import RedisError
 from rest_framework import pagination, parsers, permissions, throttling
 from rest_framework.exceptions import NotFound, ParseError, ValidationError
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
+
+from leadhub.ratelimit import CACHE_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class UserRateThrottle(throttling.UserRateThrottle):
     def allow_request(self, request, view) -> bool:
         try:
             return super().allow_request(request, view)
-        except (RedisError, OSError) as exc:
+        except CACHE_ERRORS as exc:
             logger.warning("API rate limit not checked, cache unavailable: %s", exc)
             return True
 

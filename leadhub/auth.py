@@ -35,14 +35,13 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
-from redis.exceptions import RedisError
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
+from leadhub.ratelimit import CACHE_ERRORS
+
 logger = logging.getLogger(__name__)
 
-# What the Redis cache backend raises when the server is down or unreachable.
-CACHE_ERRORS = (RedisError, OSError)
 VERSION_KEY = "auth:perms-version"
 PERMISSIONS_SECONDS = 300
 LOCAL_PERMISSIONS_SECONDS = 5

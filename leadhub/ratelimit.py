@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from redis.exceptions import RedisError
 
+# What the Redis cache backend raises when the server is down or unreachable (connection
+# refused, timeouts, a dropped socket). Every cache caller that fails open catches these.
+CACHE_ERRORS = (RedisError, OSError)
+
 logger = logging.getLogger(__name__)
 
 PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -40,7 +44,7 @@ def rate_limit_hit(key: str, rate: str) -> RateLimit:
         except ValueError:  # evicted between add and incr
             cache.set(cache_key, 1, timeout=period + 1)
             count = 1
-    except (RedisError, OSError) as exc:
+    except CACHE_ERRORS as exc:
         logger.warning("Rate limit %s not checked, cache unavailable: %s", key, exc)
         return RateLimit(True, 0)
     if count <= limit:

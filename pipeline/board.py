@@ -2,18 +2,16 @@
 columns, per-column keyset cursors, cards with their stale and speed-to-lead flags."""
 
 import hashlib
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from html import escape
 
-from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from capture.cache import CACHE_ERRORS, cache_get, cache_set
+from capture.cache import cache_delete, cache_get, cache_set
 from capture.models import Lead, Stage
 from pipeline.models import Deal, PipelineSettings, StageLimit
 from pipeline.selectors import (
@@ -24,8 +22,6 @@ from pipeline.selectors import (
     board_columns_first_cards,
 )
 from pipeline.services import ALLOWED_TRANSITIONS, REASON_REQUIRED, REASON_REQUIRED_TO
-
-logger = logging.getLogger(__name__)
 
 CARDS_PER_COLUMN = 50
 OPEN_STAGES = (Stage.LEAD, Stage.MQL, Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER)
@@ -95,10 +91,7 @@ def board_settings() -> tuple[dict[str, int], int]:
 
 
 def board_settings_changed(**kwargs) -> None:
-    try:
-        cache.delete(BOARD_SETTINGS_KEY)
-    except CACHE_ERRORS as exc:  # the entry expires within BOARD_SETTINGS_SECONDS
-        logger.warning("Board settings cache not dropped after a change: %s", exc)
+    cache_delete(BOARD_SETTINGS_KEY)  # cache down: the entry expires within the timeout
 
 
 def short_duration(delta: timedelta) -> str:
