@@ -196,6 +196,8 @@ def _ranges(last_lead_id: int) -> list[tuple[int, int]]:
             f"FROM {engine.LEAD} WHERE id <= %s) x WHERE n %% %s = 1 ORDER BY id",
             [last_lead_id, size])
         starts = [row[0] for row in cursor.fetchall()]
+    if not starts:  # no leads: nothing to cut
+        return []
     bucket = engine.LOCK_BUCKET
     starts = sorted({(start // bucket) * bucket for start in starts})
     ends = [start - 1 for start in starts[1:]] + [last_lead_id]

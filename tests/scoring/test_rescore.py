@@ -69,6 +69,15 @@ def test_a_rescore_scores_every_lead_from_its_activities(clock):
     assert grade.data == {"old": "", "new": "D", "fit_score": 5, "cause": {"rescore": job.pk}}
 
 
+def test_a_rescore_with_no_leads_is_done_at_once(clock):
+    RuleFactory(conditions=PRICING, points=10)
+
+    job = services.rescore_run_inline()
+
+    assert (job.status, job.total, job.done, job.percent) == (RescoreStatus.DONE, 0, 0, 100.0)
+    assert not job.batches.exists()
+
+
 def test_a_second_rescore_changes_nothing_and_records_nothing(clock):
     leads_with_views(3)
     RuleFactory(conditions=PRICING, points=10, max_times=1)
