@@ -98,6 +98,10 @@ class Rule(models.Model):
     # deleting them at once would let the next unrelated activity record the drop as
     # its own. Deleted rules are inactive and hidden from ``Rule.objects``.
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Set by every save (creating, changing, deleting the rule, through LeadHub or not):
+    # its contributions may no longer be what it gives. A rescore after rule changes
+    # rematches only the rules so marked (RescoreJob.full); the job that did clears it.
+    needs_rematch = models.BooleanField(default=True, editable=False)
 
     objects = RuleManager()
     all_objects = RuleQuerySet.as_manager()
@@ -134,6 +138,12 @@ class Rule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        self.needs_rematch = True
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "needs_rematch"}
+        super().save(*args, **kwargs)
 
     @property
     def is_behavior(self) -> bool:
@@ -339,6 +349,13 @@ class RescoreJob(models.Model):
     last_lead_id = models.BigIntegerField(default=0)
     # The rules the job started with: if they changed while it ran, another job follows.
     rules_stamp = models.CharField(max_length=32, blank=True)
+    # What the job matches against the activities again. Full: every rule (manage.py
+    # rescore, "Rescore now"). Otherwise (after rule and settings changes) only the rules
+    # marked needs_rematch when it started, listed in ``rematch``; the other rules'
+    # stored contributions are kept, and every lead's score, grade and MQL check are
+    # recomputed from the contributions either way.
+    full = models.BooleanField(default=True)
+    rematch = models.JSONField(null=True, blank=True, editable=False)
     scores_changed = models.PositiveIntegerField(default=0)
     grades_changed = models.PositiveIntegerField(default=0)
     promoted = models.PositiveIntegerField(default=0)
@@ -364,6 +381,18 @@ class RescoreJob(models.Model):
 
     def __str__(self) -> str:
         return f"Rescore #{self.pk} ({self.status})"
+
+    @property
+    def scope(self) -> str:
+        """What the job matches against the activities again, in words."""
+        if self.full:
+            return "every rule matched again"
+        if self.rematch is None:  # not started: the rules are read when it starts
+            return "changed rules matched again"
+        count = len(self.rematch)
+        if not count:
+            return "scores and grades recomputed, no rule matched again"
+        return f"{count} changed rule{'' if count == 1 else 's'} matched again"
 
     @property
     def percent(self) -> float:

@@ -188,10 +188,15 @@ class RescoreRequestSerializer(serializers.Serializer):
 class RescoreJobSerializer(serializers.ModelSerializer):
     percent = serializers.FloatField(read_only=True)
     requested_by = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    rematch = serializers.ListField(
+        child=serializers.IntegerField(), read_only=True, allow_null=True,
+        help_text="The ids of the rules matched again (null: every rule, or not started).")
+    scope = serializers.CharField(read_only=True)
 
     class Meta:
         model = RescoreJob
-        fields = ["id", "status", "reason", "total", "done", "percent", "scores_changed",
+        fields = ["id", "status", "reason", "full", "rematch", "scope", "total", "done",
+                  "percent", "scores_changed",
                   "grades_changed", "promoted", "error", "requested_by", "created_at",
                   "started_at", "finished_at"]
         read_only_fields = fields

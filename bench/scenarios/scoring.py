@@ -13,7 +13,9 @@ SCORING_BENCH_SAMPLE (default 10,000) change the sizes.
    scoring.services.
 3. The first rescore (every lead's score, grade, contributions and LeadScore written for
    the first time), then the one the target is about: after a rule change (the pricing
-   page's points 10 → 12), then one with nothing to change.
+   page's points 10 → 12) as a rule change queues it (only the changed rule matched
+   against the activities again); the same kind of change with every rule matched again
+   (``manage.py rescore``); a narrower change; one with nothing to change (every rule).
 4. The per-lead ORM loop (each lead's activities read, the rules applied in Python, its
    contributions replaced, its score and grade saved, one transaction per lead) over a
    sample of leads, extrapolated to N.
@@ -140,17 +142,18 @@ def _progress(job) -> None:
     sys.stdout.flush()
 
 
-def _rescore(label: str) -> tuple[float, object, dict]:
+def _rescore(label: str, *, full: bool = True) -> tuple[float, object, dict]:
     from scoring.engine.sql import Timings
     from scoring.services import rescore_run_inline
 
     timings = Timings()
     started = time.perf_counter()
     job = rescore_run_inline(reason=f"bench: {label}", progress=_progress, timings=timings,
-                             workers=WORKERS)
+                             workers=WORKERS, full=full)
     seconds = time.perf_counter() - started
     print(f"\n    {label}: {seconds:.1f} s ({job.scores_changed:,} scores, "
-          f"{job.grades_changed:,} grades changed, {job.promoted:,} promoted)", flush=True)
+          f"{job.grades_changed:,} grades changed, {job.promoted:,} promoted; {job.scope})",
+          flush=True)
     for phase, spent in sorted(timings.items(), key=lambda t: -t[1]):
         print(f"      {spent:7.1f} s  {phase}", flush=True)
     return seconds, job, timings
@@ -189,16 +192,20 @@ def run(ctx: Context) -> list[Figure]:
                           note=f"{impact.leads_changed:,} leads would change, "
                                f"{impact.would_become_mql:,} would become MQLs"))
 
+    # The rescore a rule change queues (rule_update → rescore_request(full=False)): the
+    # changed rule is matched against the activities again, every lead's score, grade
+    # and MQL check recomputed from the contributions.
     rule_update(rule=pricing, points=12, rescore=False)
     print("  rescore after a rule change (pricing page 10 → 12)…", flush=True)
-    changed, job, timings = _rescore("after a rule change")
+    changed, job, timings = _rescore("after a rule change", full=False)
     per_million = changed * scale
     figures.append(Figure(
         NAME, f"rescore after a rule change, {LEADS:,} leads / 25 rules, {WORKERS} workers",
         round(changed, 1),
         "s", ok=per_million <= TARGET_SECONDS_PER_MILLION,
-        note=f"{job.scores_changed:,} scores changed; target ≤ {TARGET_SECONDS_PER_MILLION:.0f} s"
-             f" per 1,000,000 leads ({per_million:.1f} s at that scale)"))
+        note=f"{job.scores_changed:,} scores changed, {job.scope}; target ≤ "
+             f"{TARGET_SECONDS_PER_MILLION:.0f} s per 1,000,000 leads ({per_million:.1f} s at "
+             "that scale)"))
     figures += _phases("after the change", timings)
     lead_updates = timings.get("UPDATE capture_lead (changed scores and grades)", 0.0)
     if job.scores_changed:
@@ -210,10 +217,22 @@ def run(ctx: Context) -> list[Figure]:
     # The two are a few seconds apart: points that expire in between can differ.
     figures.append(Figure(NAME, "  leads the preview said would change / the rescore changed",
                           f"{impact.leads_changed:,} / {job.scores_changed:,}"))
+    # The same kind of change with every rule matched again (manage.py rescore, "Rescore
+    # now"): every activity against all 18 behaviour rules.
+    rule_update(rule=pricing, points=14, rescore=False)
+    print("  rescore after a rule change, every rule matched again (pricing 12 → 14)…",
+          flush=True)
+    full, job, timings = _rescore("after a rule change, every rule matched again")
+    figures.append(Figure(
+        NAME, f"rescore after a rule change, every rule matched again, {LEADS:,} leads",
+        round(full, 1), "s", ok=full * scale <= TARGET_SECONDS_PER_MILLION,
+        note=f"{job.scores_changed:,} scores changed; {full * scale:.1f} s per 1,000,000 "
+             "leads (manage.py rescore)"))
+    figures += _phases("every rule matched again", timings)
     webinar = Rule.objects.get(name="Webinar form")
     rule_update(rule=webinar, points=20, rescore=False)
     print("  rescore after a narrower rule change (webinar form 15 → 20)…", flush=True)
-    narrow, job, timings = _rescore("after a narrower rule change")
+    narrow, job, timings = _rescore("after a narrower rule change", full=False)
     figures.append(Figure(
         NAME, f"rescore after a narrower rule change, {LEADS:,} leads, {WORKERS} workers",
         round(narrow, 1), "s", ok=narrow * scale <= TARGET_SECONDS_PER_MILLION,
@@ -229,13 +248,15 @@ def run(ctx: Context) -> list[Figure]:
     print(f"  per-lead ORM loop over {SAMPLE:,} leads…", flush=True)
     loop = _orm_loop(SAMPLE)
     extrapolated = loop * LEADS / SAMPLE
-    ratio = extrapolated / changed
+    # Against the rescore that matches every rule again: the ORM loop does too.
+    ratio = extrapolated / full
     figures.append(Figure(NAME, f"per-lead ORM loop, {SAMPLE:,} leads", round(loop, 1), "s",
                           note=f"{loop / SAMPLE * 1000:.2f} ms per lead; "
                                f"{extrapolated:,.0f} s extrapolated to {LEADS:,}"))
-    figures.append(Figure(NAME, "set-based vs ORM loop (rule-change rescore)",
+    figures.append(Figure(NAME, "set-based vs ORM loop (rule-change rescore, every rule)",
                           f"{ratio:.0f}×", ok=ratio >= TARGET_RATIO,
-                          note=f"target ≥ {TARGET_RATIO:.0f}×; first rescore: "
+                          note=f"target ≥ {TARGET_RATIO:.0f}×; changed rule alone: "
+                               f"{extrapolated / changed:.0f}×; first rescore: "
                                f"{extrapolated / cold:.0f}×"))
 
     print(f"  incremental: {INCREMENTAL:,} activities, one at a time…", flush=True)

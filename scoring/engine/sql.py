@@ -238,14 +238,20 @@ DESIRED = "tmp_scoring_desired"
 
 
 def contributions_sync(cursor, dialect: Dialect, specs: list[RuleSpec],
-                       leads: LeadFilter, timings: Timings = NO_TIMINGS) -> int:
+                       leads: LeadFilter, timings: Timings = NO_TIMINGS,
+                       rules: list[int] | None = None) -> int:
     """Make the stored contributions of ``leads`` what ``specs`` say they should be.
 
     What should be is written to a temporary table (tmp_scoring_desired, which the
     scores step then sums, instead of reading the contributions again); one FULL JOIN
     of it with what is finds the differences, and only those rows are deleted, updated
     or inserted. Returns how many rows changed. The caller drops the temporary table
-    (drop_desired) when the batch is done."""
+    (drop_desired) when the batch is done.
+
+    ``rules``: only the stored contributions of these rule ids are brought to ``specs``
+    (which then hold the active ones among them; a rule listed without a spec, deleted
+    or deactivated, loses its contributions); the others are left as they are. None:
+    all of them (``specs`` are every active rule)."""
     if specs:
         desired, params = desired_sql(dialect, specs, leads)
     else:
@@ -255,6 +261,9 @@ def contributions_sync(cursor, dialect: Dialect, specs: list[RuleSpec],
     with timings("matching activities to rules (tmp_scoring_desired)"):
         _temp(cursor, dialect, DESIRED, desired, params)
     lead_sql, lead_params = leads("c.lead_id")
+    if rules is not None:
+        only, rule_params = dialect.in_list("c.rule_id", sorted(rules))
+        lead_sql, lead_params = f"{lead_sql} AND {only}", lead_params + rule_params
     changed = " OR ".join(dialect.distinct(f"c.{col}", f"d.{col}")
                           for col in ("points", "expires_at", "occurred_at", "lead_id"))
     with timings("finding changed contributions (FULL JOIN)"):

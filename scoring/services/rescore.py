@@ -62,15 +62,23 @@ def _workers() -> int:
 
 
 @transaction.atomic
-def rescore_request(*, requested_by=None, reason: str = "", dispatch: bool = True) -> RescoreJob:
+def rescore_request(*, requested_by=None, reason: str = "", dispatch: bool = True,
+                    full: bool = True) -> RescoreJob:
     """A rescore of every lead: the queued job if one has not started yet (it will see
     this change), else a new job. Its Celery tasks are sent when the transaction
     commits: for a job already queued too, if they never reached the broker or look
-    lost (rescore_job_dispatch decides), so asking again gets a stuck job going."""
+    lost (rescore_job_dispatch decides), so asking again gets a stuck job going.
+
+    ``full=False`` (after a rule or settings change) matches only the changed rules
+    against the activities again (RescoreJob.full); a queued job asked for both is full."""
     job = (RescoreJob.objects.select_for_update()
            .filter(status=RescoreStatus.QUEUED).order_by("id").first())
     if job is None:
-        job = RescoreJob.objects.create(requested_by=requested_by, reason=reason[:200])
+        job = RescoreJob.objects.create(requested_by=requested_by, reason=reason[:200],
+                                        full=full)
+    elif full and not job.full:
+        job.full = True
+        job.save(update_fields=["full"])
     if dispatch:
         job_id = job.pk
 
@@ -174,10 +182,13 @@ def _start(job_id: int) -> RescoreJob | None:
             pk=ScoringSettings.SINGLETON_ID)
         job.status, job.started_at, job.rules_stamp = RescoreStatus.RUNNING, timezone.now(), stamp
         job.finished_at, job.error = None, ""
+        # Read after the stamp: a rule saved since is marked, and moves the stamp.
+        job.rematch = None if job.full else sorted(
+            Rule.all_objects.filter(needs_rematch=True).values_list("pk", flat=True))
         job.total = Lead.objects.count()
         job.last_lead_id = Lead.objects.aggregate(m=Max("id"))["m"] or 0
         job.save(update_fields=["status", "started_at", "rules_stamp", "finished_at", "error",
-                                "total", "last_lead_id"])
+                                "rematch", "total", "last_lead_id"])
         RescoreBatch.objects.bulk_create(
             [RescoreBatch(job=job, lo=lo, hi=hi) for lo, hi in _ranges(job.last_lead_id)])
         with connection.cursor() as cursor:
@@ -247,8 +258,10 @@ def _batch_run(job_id: int, *, promote: bool, timings: engine.Timings) -> Rescor
         if batch is None:
             return None
         started = time.monotonic()
+        rematch = RescoreJob.objects.values_list("rematch", flat=True).get(pk=job_id)
         result = rescore_batch(lo=batch.lo, hi=batch.hi, cause={"rescore": job_id},
-                               reason=f"rescore #{job_id}", promote=promote, timings=timings)
+                               reason=f"rescore #{job_id}", promote=promote, rematch=rematch,
+                               timings=timings)
         batch.done, batch.leads = True, result.leads
         batch.seconds = time.monotonic() - started
         batch.save(update_fields=["done", "leads", "seconds"])
@@ -281,13 +294,26 @@ def _finish_if_done(job_id: int) -> RescoreJob | None:
             "rules_stamp", flat=True).get(pk=ScoringSettings.SINGLETON_ID)
         if stamp != job.rules_stamp:
             # Rules changed after this job had started: some batches used the old ones.
+            # The rules stay marked for rematching; the next job sees them.
+            full = job.full
             transaction.on_commit(
-                lambda: rescore_request(reason=f"rules changed during #{job_id}"))
+                lambda: rescore_request(reason=f"rules changed during #{job_id}", full=full))
         else:
-            # Every batch ran with the rules as they are: the deleted rules' points are
-            # off every lead (leads made since then never matched them), so their rows
-            # can go, with the contributions no lead counts any more.
-            Rule.all_objects.filter(deleted_at__isnull=False).delete()
+            # Every batch ran with the rules as they are: the ones it matched again are
+            # current, and the deleted ones among them have their points off every lead
+            # (leads made since then never matched them), so their rows can go, with
+            # the contributions no lead counts any more.
+            matched = Rule.all_objects.filter(Q(needs_rematch=True) | Q(deleted_at__isnull=False))
+            if job.rematch is not None:
+                matched = matched.filter(pk__in=job.rematch)
+            if connection.features.has_select_for_update_skip_locked:
+                # A rule locked now is being saved (marked again): it is left for the next
+                # job, and this one does not wait for it (that rule's transaction waits
+                # for the settings row locked above).
+                matched = matched.select_for_update(skip_locked=True)
+            ids = list(matched.values_list("pk", flat=True))
+            Rule.all_objects.filter(pk__in=ids, deleted_at__isnull=False).delete()
+            Rule.all_objects.filter(pk__in=ids).update(needs_rematch=False)
         return job
 
 
@@ -313,13 +339,14 @@ def rescore_job_fail(*, job_id: int, error: str) -> RescoreJob | None:
 
 def rescore_run_inline(*, requested_by=None, reason: str = "",
                        progress: Callable[[RescoreJob], None] | None = None,
-                       promote: bool = True, workers: int = 1,
+                       promote: bool = True, workers: int = 1, full: bool = True,
                        timings: engine.Timings = engine.NO_TIMINGS) -> RescoreJob:
     """Create a job and run it here and now (``manage.py rescore``, the demo data), with
-    ``workers`` threads (each its own database connection) on Postgres."""
+    ``workers`` threads (each its own database connection) on Postgres. ``full``: see
+    rescore_request."""
     # Dispatched to this process: the sweep has no tasks to send for it.
     job = RescoreJob.objects.create(requested_by=requested_by, reason=reason[:200],
-                                    dispatched_at=timezone.now())
+                                    dispatched_at=timezone.now(), full=full)
     rescore_job_threads(job_id=job.pk, workers=workers, progress=progress, promote=promote,
                         timings=timings)
     job.refresh_from_db()
@@ -375,9 +402,14 @@ class BatchResult:
 
 def rescore_batch(*, lo: int, hi: int, cause: dict, reason: str, promote: bool = True,
                   now: datetime | None = None, snapshot: Snapshot | None = None,
+                  rematch: list[int] | None = None,
                   timings: engine.Timings = engine.NO_TIMINGS) -> BatchResult:
     """Rescore leads lo…hi from their activities: contributions, scores, grades, the
-    activities recording the changes, and MQL promotions. One transaction."""
+    activities recording the changes, and MQL promotions. One transaction.
+
+    ``rematch``: the rules whose contributions are matched against the activities again
+    (RescoreJob.rematch); the others' stored contributions are taken as they are. None:
+    every rule."""
     now = now or timezone.now()
     dialect = engine.current_dialect()
     with transaction.atomic(), connection.cursor() as cursor:
@@ -386,12 +418,21 @@ def rescore_batch(*, lo: int, hi: int, cause: dict, reason: str, promote: bool =
         # Read under the lock: a rule change committed before it is in this batch.
         snapshot = snapshot or snapshot_load()
         leads = engine.lead_range(lo, hi)
-        engine.contributions_sync(cursor, dialect, list(snapshot.behavior), leads, timings)
+        if rematch is None:
+            engine.contributions_sync(cursor, dialect, list(snapshot.behavior), leads, timings)
+            # Every contribution was just computed: sum those, not the table again.
+            source = engine.DESIRED
+        else:
+            if rematch:
+                wanted = set(rematch)
+                engine.contributions_sync(
+                    cursor, dialect, [s for s in snapshot.behavior if s.id in wanted], leads,
+                    timings, rules=rematch)
+            source = engine.CONTRIB
         cause_sql, cause_params = _cause_sql(dialect, cause)
         mark = hooks.activity_mark() if promote and hooks.hooks_configured() else 0
-        # The batch's contributions were just computed: sum those, not the table again.
         scored = engine.scores_write(cursor, dialect, snapshot, leads, now, cause_sql,
-                                     cause_params, source=engine.DESIRED, timings=timings)
+                                     cause_params, source=source, timings=timings)
         if promote:  # SCORING_RESCORE_HOOKS (nurture's triggers), once this commits
             hooks.hooks_call_on_commit(cause=cause, lo=lo, hi=hi, after_id=mark,
                                        scores_changed=scored.scores_changed,

@@ -209,8 +209,8 @@ def _changed(actor, reason: str, rescore: bool) -> None:
     from scoring.services.rescore import rescore_request
 
     rules_changed()
-    if rescore:
-        rescore_request(requested_by=actor, reason=reason)
+    if rescore:  # the rule was saved: marked needs_rematch, the job rematches it alone
+        rescore_request(requested_by=actor, reason=reason, full=False)
 
 
 # --- Categories -----------------------------------------------------------------------------
@@ -290,5 +290,5 @@ def settings_update(*, actor=None, rescore: bool = True, **values: Any) -> Scori
     if rescore:
         from scoring.services.rescore import rescore_request
 
-        rescore_request(requested_by=actor, reason="scoring settings changed")
+        rescore_request(requested_by=actor, reason="scoring settings changed", full=False)
     return current

@@ -288,6 +288,9 @@ def test_a_marketer_starts_a_rescore_and_follows_it(marketer_api, rep_api):
     assert (progress["status"], progress["total"], progress["done"], progress["percent"]) == (
         "done", 1, 1, 100.0)
     assert progress["reason"] == "new rules"
+    # Asked for by hand: every rule is matched again.
+    assert (progress["full"], progress["rematch"], progress["scope"]) == (
+        True, None, "every rule matched again")
 
 
 def test_recent_rescores_are_listed_newest_first_a_page_at_a_time(rep_api, outsider_api,

@@ -225,3 +225,63 @@ def _state(leads):
         for s in LeadScore.objects.filter(lead_id__in=ids)
     })
     return {"contributions": contributions, "scores": scores, "states": states}
+
+
+# --- After a rule change, matching only the changed rules gives what matching all gives ---
+
+changes = st.one_of(
+    st.fixed_dictionaries({"points": st.integers(-20, -1) | st.integers(1, 30)}),
+    st.fixed_dictionaries({"max_times": st.none() | st.integers(1, 3)}),
+    st.fixed_dictionaries({"expires_after_days": st.none() | st.integers(1, 5)}),
+    st.fixed_dictionaries({"active": st.just(False)}),
+    st.fixed_dictionaries({"category": st.just("intent")}),
+    st.just("delete"),
+    behaviour_rules().map(lambda values: {"create": values}),
+)
+
+
+@given(
+    rules=st.lists(behaviour_rules(), min_size=1, max_size=4),
+    history=histories(),
+    change=changes,
+    which=st.integers(0, 3),
+)
+@settings(max_examples=EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+def test_rematching_only_the_changed_rule_gives_what_rematching_every_rule_gives(
+    rules, history, change, which
+):
+    from scoring.models import Rule, ScoreCategory
+
+    def category(values):
+        return ScoreCategory.objects.get(key=values["category"])
+
+    with transaction.atomic(), time_machine.travel(T0 + timedelta(days=13), tick=False):
+        made_rules = [services.rule_create(rescore=False, **{**values, "category": category(
+            values)}) for values in rules]
+        lead_count, events = history
+        made = [Lead.objects.create(email=f"{i}@x.example") for i in range(lead_count)]
+        for lead, kind, data, at in events:
+            if kind != ActivityKind.LEAD_UPDATED:
+                Activity.objects.create(lead=made[lead], kind=kind, data=data, occurred_at=at)
+        services.rescore_run_inline()
+
+        rule = made_rules[which % len(made_rules)]
+        if change == "delete":
+            services.rule_delete(rule=rule, rescore=False)
+        elif "create" in change:
+            services.rule_create(rescore=False, **{**change["create"], "category": category(
+                change["create"])})
+        elif "category" in change:
+            services.rule_update(rule=rule, rescore=False, category=category(change))
+        else:
+            services.rule_update(rule=rule, rescore=False, **change)
+        changed = services.rescore_run_inline(full=False)
+        assert len(changed.rematch) <= 1  # none when the change was no change
+        rematched = _state(made)
+        full = services.rescore_run_inline()
+
+        assert _state(made) == rematched
+        assert (full.scores_changed, full.grades_changed) == (0, 0)
+        assert not Rule.all_objects.filter(needs_rematch=True).exists()
+        transaction.set_rollback(True)

@@ -232,6 +232,113 @@ def test_changes_made_while_a_rescore_is_queued_share_it(clock):
     assert third != first
 
 
+def test_a_rule_change_rescores_by_matching_that_rule_alone(
+    clock, django_capture_on_commit_callbacks
+):
+    leads = leads_with_views(2)
+    pricing = RuleFactory(conditions=PRICING, points=10)
+    other = RuleFactory(conditions=PRICING, points=1, max_times=1)
+    services.rescore_run_inline()
+    assert not Rule.objects.filter(needs_rematch=True).exists()
+    kept = set(ScoreContribution.objects.filter(rule=other).values_list(
+        "id", "points", "expires_at"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.rule_update(rule=pricing, points=12)
+
+    job = RescoreJob.objects.latest("id")
+    assert (job.status, job.full, job.rematch) == (RescoreStatus.DONE, False, [pricing.pk])
+    assert job.scope == "1 changed rule matched again"
+    assert [type(lead).objects.get(pk=lead.pk).score for lead in leads] == [25, 25]
+    # The other rule's contributions were not rewritten, and both rules are current.
+    assert set(ScoreContribution.objects.filter(rule=other).values_list(
+        "id", "points", "expires_at")) == kept
+    assert not Rule.objects.filter(needs_rematch=True).exists()
+    # Matching every rule again finds nothing more to change.
+    full = services.rescore_run_inline()
+    assert (full.scores_changed, full.grades_changed) == (0, 0)
+
+
+def test_a_rule_changed_without_a_rescore_is_matched_by_the_next_one(clock):
+    lead = leads_with_views(1)[0]
+    pricing = RuleFactory(conditions=PRICING, points=10)
+    opened = RuleFactory(activity_kind="email_opened", points=5)
+    services.rescore_run_inline()
+
+    services.rule_update(rule=pricing, points=3, rescore=False)
+    job = services.rescore_run_inline(full=False)
+
+    assert job.rematch == [pricing.pk]
+    lead.refresh_from_db()
+    assert lead.score == 6
+    assert not Rule.objects.filter(pk__in=[pricing.pk, opened.pk], needs_rematch=True).exists()
+
+
+def test_a_settings_change_regrades_every_lead_without_matching_a_rule(clock):
+    lead = LeadFactory(company_size=100)
+    FitRuleFactory(conditions=[{"field": "company_size", "op": "gte", "value": 50}], points=30)
+    RuleFactory(conditions=PRICING, points=10)
+    ActivityFactory(lead=lead, data={"url": "/pricing"}, occurred_at=T0)
+    services.rescore_run_inline()
+    lead.refresh_from_db()
+    before = (lead.grade, list(ScoreContribution.objects.values_list("id", "points")))
+
+    services.settings_update(grade_a_min=80, grade_b_min=60, grade_c_min=25, grade_d_min=10,
+                             rescore=False)
+    job = services.rescore_run_inline(full=False)
+
+    lead.refresh_from_db()
+    assert job.rematch == [] and job.grades_changed == 1
+    assert job.scope == "scores and grades recomputed, no rule matched again"
+    assert (before[0], lead.grade, lead.score) == ("A", "C", 10)
+    assert list(ScoreContribution.objects.values_list("id", "points")) == before[1]
+
+
+def test_a_rule_saved_while_its_rescore_runs_stays_marked_for_the_next(
+    clock, small_batches, django_capture_on_commit_callbacks
+):
+    leads_with_views(4, views=1)
+    pricing = RuleFactory(conditions=PRICING, points=10)
+    opened = RuleFactory(activity_kind="email_opened", points=5)
+    services.rescore_run_inline()
+    services.rule_update(rule=pricing, points=20, rescore=False)
+    job = services.rescore_request(dispatch=False, full=False)
+    assert services.rescore_job_run(job_id=job.pk, seconds=0) is False  # one batch done
+
+    services.rule_update(rule=opened, points=6, rescore=False)  # while the job runs
+    with django_capture_on_commit_callbacks() as follow_ups:
+        services.rescore_job_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert (job.status, job.rematch) == (RescoreStatus.DONE, [pricing.pk])
+    # The rules changed during the job: neither counts as current yet.
+    assert set(Rule.objects.filter(needs_rematch=True).values_list("pk", flat=True)) == {
+        pricing.pk, opened.pk}
+    for callback in follow_ups:
+        callback()
+    follow_up = RescoreJob.objects.get(status=RescoreStatus.QUEUED)
+    assert not follow_up.full
+    services.rescore_job_run(job_id=follow_up.pk)
+    follow_up.refresh_from_db()
+    assert follow_up.rematch == sorted([pricing.pk, opened.pk])
+    assert not Rule.objects.filter(needs_rematch=True).exists()
+
+
+def test_a_full_request_makes_the_queued_rule_change_job_full(clock):
+    rule = RuleFactory(conditions=PRICING, points=10)
+    services.rescore_run_inline()
+    services.rule_update(rule=rule, points=11)  # queues a job for the changed rule
+    queued = RescoreJob.objects.get(status=RescoreStatus.QUEUED)
+    assert not queued.full and queued.scope == "changed rules matched again"
+
+    assert services.rescore_request(reason="Rescore now", dispatch=False) == queued
+    queued.refresh_from_db()
+    assert queued.full
+    services.rescore_job_run(job_id=queued.pk)
+    queued.refresh_from_db()
+    assert queued.rematch is None
+
+
 def test_progress_is_reported_batch_by_batch(clock, small_batches):
     leads_with_views(5, views=1)
     RuleFactory(conditions=PRICING, points=10)
@@ -311,8 +418,24 @@ def test_the_command_shows_progress_and_a_summary(clock, small_batches):
     assert "100.0%  3/3 leads" in text
     assert "leads/s  ETA" in text
     job = RescoreJob.objects.get()
-    assert f"Rescore #{job.pk} done: 3 leads in" in text
+    assert f"Rescore #{job.pk} done: 3 leads (every rule matched again) in" in text
     assert "3 scores and 0 grades changed, 0 leads became MQLs." in text
+
+
+def test_the_command_can_match_only_the_changed_rules(clock):
+    leads_with_views(2, views=1)
+    pricing = RuleFactory(conditions=PRICING, points=10)
+    services.rescore_run_inline()
+    Rule.objects.filter(pk=pricing.pk).update(points=20)  # not saved: not marked
+    changed = RuleFactory(conditions=PRICING, points=1)
+    out = StringIO()
+
+    call_command("rescore", "--changed", stdout=out)
+
+    assert "(1 changed rule matched again)" in out.getvalue()
+    assert RescoreJob.objects.latest("id").rematch == [changed.pk]
+    # The unmarked change was not matched again: its contributions stayed at 10.
+    assert sorted(ScoreContribution.objects.values_list("points", flat=True)) == [1, 1, 10, 10]
 
 
 def test_the_command_resumes_a_job(clock):

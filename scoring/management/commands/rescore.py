@@ -35,7 +35,8 @@ class Progress:
 class Command(BaseCommand):
     help = ("Rescore every lead from its activities with the current rules (set-based, in "
             "batches of lead ids), showing progress. --job resumes a queued or interrupted "
-            "rescore job.")
+            "rescore job. --changed matches only the rules changed since they were last "
+            "rescored, as the rescore after a rule change does.")
 
     def add_arguments(self, parser):
         parser.add_argument("--job", type=int, help="Run (or resume) this rescore job.")
@@ -45,9 +46,14 @@ class Command(BaseCommand):
             "--workers", type=int, default=getattr(settings, "SCORING_RESCORE_WORKERS", 2),
             help="Batches rescored side by side, each on its own database connection "
                  "(Postgres; SQLite has one writer). Default SCORING_RESCORE_WORKERS.")
+        parser.add_argument(
+            "--changed", action="store_true",
+            help="Match only the changed rules against the activities again (the others' "
+                 "contributions are kept); every lead's score and grade is still "
+                 "recomputed. Default: every rule.")
 
     def handle(self, *args, job: int | None = None, reason: str = "", workers: int = 1,
-               **options):
+               changed: bool = False, **options):
         # OutputWrapper proxies isatty() to the stream it wraps (a StringIO in tests).
         progress = Progress(self.stdout, tty=self.stdout.isatty())
         started = time.monotonic()
@@ -57,11 +63,13 @@ class Command(BaseCommand):
             rescore_job_threads(job_id=job, workers=workers, progress=progress)
             result = RescoreJob.objects.get(pk=job)
         else:
-            result = rescore_run_inline(reason=reason, progress=progress, workers=workers)
+            result = rescore_run_inline(reason=reason, progress=progress, workers=workers,
+                                        full=not changed)
         if progress.tty:
             self.stdout.write("")
         seconds = time.monotonic() - started
         self.stdout.write(self.style.SUCCESS(
-            f"Rescore #{result.pk} {result.status}: {result.done:,} leads in {seconds:.1f} s; "
+            f"Rescore #{result.pk} {result.status}: {result.done:,} leads ({result.scope}) in "
+            f"{seconds:.1f} s; "
             f"{result.scores_changed:,} scores and {result.grades_changed:,} grades changed, "
             f"{result.promoted:,} leads became MQLs."))
