@@ -479,6 +479,27 @@ def test_an_unsubscribe_while_the_batch_is_sending_stops_that_leads_message(smtp
     assert set(stopped.values_list("status", flat=True)) == {MessageStatus.CANCELLED}
 
 
+def test_each_sent_mark_reads_the_next_messages_recheck_on_postgres(smtp):
+    from django.test.utils import CaptureQueriesContext
+
+    sequence = make_sequence()
+    for n in range(4):
+        enroll(sequence, LeadFactory(email=f"r{n}@example.com"))
+    with CaptureQueriesContext(connection) as queries:
+        assert dispatch().sent == 4
+    marks = [q["sql"] for q in queries if 'SET "status"' in q["sql"] and "sent" in q["sql"]]
+    alone = [q["sql"] for q in queries if q["sql"].startswith('SELECT "nurture_emailmessage"'
+                                                             '."status"')]
+    assert len(marks) == 4
+    if connection.vendor == "postgresql":
+        # One round trip per email: the first recheck alone, then each mark reads the next.
+        assert len(alone) == 1
+        assert sum(m.startswith("WITH sent AS (UPDATE") for m in marks) == 3
+    else:
+        assert len(alone) == 4
+    assert len(smtp.messages) == 4
+
+
 def test_the_next_step_waits_until_a_retried_step_was_sent(smtp):
     lead = LeadFactory(email="slow@example.com")
     start = timezone.now()
