@@ -434,6 +434,25 @@ if (SCORING_RESCORE_BATCH_LEADS < 1000 or SCORING_RESCORE_WORKERS < 1
 NURTURE_DISPATCH_BATCH = env.int("NURTURE_DISPATCH_BATCH", default=200)
 NURTURE_DISPATCH_SECONDS = env.int("NURTURE_DISPATCH_SECONDS", default=30)
 NURTURE_DOMAIN_HOURLY_LIMIT = env.int("NURTURE_DOMAIN_HOURLY_LIMIT", default=0)
+
+
+def _domain_limits(raw: str) -> dict[str, int]:
+    """NURTURE_DOMAIN_HOURLY_LIMITS: "gmail.com=500, outlook.com=300": a domain's own
+    limit instead of NURTURE_DOMAIN_HOURLY_LIMIT (0: none for that domain)."""
+    limits = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        domain, sep, number = item.partition("=")
+        domain = domain.strip().lower()
+        if not sep or not domain or "@" in domain or not number.strip().isdigit():
+            raise ImproperlyConfigured(
+                f"NURTURE_DOMAIN_HOURLY_LIMITS: {item!r} is not domain=number "
+                "(e.g. gmail.com=500,outlook.com=300).")
+        limits[domain] = int(number)
+    return limits
+
+
+NURTURE_DOMAIN_HOURLY_LIMITS = _domain_limits(env.str("NURTURE_DOMAIN_HOURLY_LIMITS",
+                                                      default=""))
 # A run stops claiming after NURTURE_DISPATCH_SECONDS and then finishes its batch; the
 # task's soft time limit (240 s, nurture/tasks.py) must leave room for that batch, or the
 # run is killed mid-batch and nothing dispatches until beat queues the next one.

@@ -152,6 +152,14 @@ def _lead_problem(lead: Lead, sequence, suppressed: set[str]) -> str | None:
     return None
 
 
+def _domain_limit_lookup() -> Callable[[str], int]:
+    """The hourly limit of a recipient domain (0: none): its own from
+    NURTURE_DOMAIN_HOURLY_LIMITS, else NURTURE_DOMAIN_HOURLY_LIMIT."""
+    default = settings.NURTURE_DOMAIN_HOURLY_LIMIT
+    own = getattr(settings, "NURTURE_DOMAIN_HOURLY_LIMITS", {})
+    return lambda domain: own.get(domain, default)
+
+
 def _domain_counts(domains, now: datetime) -> dict[str, int]:
     rows = (EmailMessage.objects.filter(to_domain__in=domains,
                                         created_at__gte=now - timedelta(hours=1))
@@ -180,9 +188,9 @@ def _claim_due_steps(now: datetime, limit: int, result: DispatchResult) -> list[
                        .values_list("pk", flat=True))
         steps = progress.steps_by_sequence(e.sequence_id for e in enrollments)
         histories = progress.histories([e.pk for e in enrollments])
-        limit_per_domain = settings.NURTURE_DOMAIN_HOURLY_LIMIT
-        domain_counts = (_domain_counts({_domain(e.lead.email) for e in enrollments}, now)
-                         if limit_per_domain else {})
+        limit_of = _domain_limit_lookup()
+        limited = {d for d in (_domain(e.lead.email) for e in enrollments) if limit_of(d)}
+        domain_counts = _domain_counts(limited, now) if limited else {}
         messages: list[EmailMessage] = []
         changed: list[Enrollment] = []
         for enrollment in enrollments:
@@ -227,8 +235,8 @@ def _claim_due_steps(now: datetime, limit: int, result: DispatchResult) -> list[
                 result.held += 1
                 continue
             domain = _domain(lead.email)
-            if limit_per_domain:
-                if domain_counts.get(domain, 0) >= limit_per_domain:
+            if limit := limit_of(domain):
+                if domain_counts.get(domain, 0) >= limit:
                     enrollment.next_due_at = now + DOMAIN_RECHECK
                     changed.append(enrollment)
                     result.held += 1

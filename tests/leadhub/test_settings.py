@@ -101,3 +101,20 @@ def test_the_longest_dispatcher_run_leaves_its_task_a_minute_for_the_last_batch(
     from nurture.tasks import nurture_dispatch
 
     assert nurture_dispatch.soft_time_limit >= settings.NURTURE_DISPATCH_SECONDS_MAX + 60
+
+
+def test_domains_get_their_own_hourly_limits_from_the_environment():
+    from leadhub.settings import _domain_limits
+
+    assert _domain_limits(" Gmail.com=500, outlook.com=300,,x.test=0 ") == {
+        "gmail.com": 500, "outlook.com": 300, "x.test": 0}
+    assert _domain_limits("") == {}
+
+
+@pytest.mark.parametrize("value", ["gmail.com", "gmail.com=lots", "=5", "a@b.com=5",
+                                   "gmail.com=-1"])
+def test_a_malformed_domain_limit_does_not_start(tmp_path, value):
+    result = import_settings(tmp_path, NURTURE_DOMAIN_HOURLY_LIMITS=value)
+
+    assert result.returncode != 0
+    assert "NURTURE_DOMAIN_HOURLY_LIMITS" in result.stderr

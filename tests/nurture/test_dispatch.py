@@ -360,6 +360,22 @@ def test_per_domain_hourly_limits_hold_the_rest(smtp, settings):
     assert len([m for m in smtp.messages if m["To"].endswith("@bigmail.test")]) == 2
 
 
+def test_a_domain_can_have_its_own_hourly_limit(smtp, settings):
+    settings.NURTURE_DOMAIN_HOURLY_LIMIT = 1
+    settings.NURTURE_DOMAIN_HOURLY_LIMITS = {"bigmail.test": 3, "unlimited.test": 0}
+    sequence = make_sequence()
+    for domain, count in (("bigmail.test", 4), ("unlimited.test", 3), ("other.test", 2)):
+        for n in range(count):
+            enroll(sequence, LeadFactory(email=f"p{n}@{domain}"))
+
+    result = dispatch()
+
+    sent = [m["To"].rpartition("@")[2] for m in smtp.messages]
+    assert (sent.count("bigmail.test"), sent.count("unlimited.test"),
+            sent.count("other.test")) == (3, 3, 1)
+    assert (result.sent, result.held) == (7, 2)
+
+
 def test_a_paused_sequence_sends_nothing_until_resumed(smtp):
     sequence = make_sequence()
     enroll(sequence, LeadFactory())
