@@ -14,10 +14,12 @@ Two short transactions and a send, per batch:
    step) constraint makes a second email for this step impossible, whatever happens to
    this worker: a run that dies before the commit leaves nothing behind and the steps
    are claimed again.
-2. **Send** each leased message over one SMTP connection, re-reading the message, its
-   enrollment, its lead and the suppression list (one query) right before handing it to
-   the server, so an exit, unsubscribe or suppression committed while the batch is
-   sending stops the messages not yet sent. A message is marked sent right after the
+2. **Send** each leased message over one SMTP connection (those just claimed as the
+   claim read them; retries and taken-over ones read again), re-reading the message's
+   status, its enrollment, its lead and the suppression list (one query; on Postgres
+   sent with the previous message's "sent" mark) right before handing it to the server,
+   so an exit, unsubscribe or suppression committed while the batch is sending stops the
+   messages not yet sent. A message is marked sent right after the
    server accepted it (one UPDATE, committed at once). Its outcome is then recorded with
    those of up to RECORD_EVERY others in one transaction that flags them ``recorded``:
    the ``email_sent`` / ``email_failed`` activities (one INSERT and ONE follow-up task
@@ -57,7 +59,7 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from django.conf import settings
@@ -67,6 +69,7 @@ from django.db import connection, transaction
 from django.db.models import Count, DateTimeField, Exists, ExpressionWrapper, OuterRef, Q
 from django.db.models.functions import Lower, Now
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from capture.models import Lead, normalize_email
 from capture.services import activities_record_bulk, awaiting_confirmation_q
@@ -129,6 +132,18 @@ def _lease_end():
     return ExpressionWrapper(Now() + LEASE, output_field=DateTimeField())
 
 
+def _lease_end_value() -> datetime:
+    """The same, read from the database once, for a batch of new messages: a value
+    instead of an expression each INSERT row compiles (the database's clock still; the
+    moment Now() would give, up to the milliseconds of the claim)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT STATEMENT_TIMESTAMP()")  # what Now() compiles to
+            return cursor.fetchone()[0] + LEASE
+        cursor.execute("SELECT STRFTIME('%Y-%m-%d %H:%M:%f', 'NOW')")  # SQLite's Now()
+        return parse_datetime(cursor.fetchone()[0]).replace(tzinfo=UTC) + LEASE
+
+
 def _domain(email: str) -> str:
     return normalize_email(email).rpartition("@")[2]
 
@@ -168,8 +183,9 @@ def _domain_counts(domains, now: datetime) -> dict[str, int]:
     return dict(rows)
 
 
-def _claim_due_steps(now: datetime, limit: int, result: DispatchResult) -> list[int]:
-    """Step 1 of the module text. Returns the ids of the messages leased to this run."""
+def _claim_due_steps(now: datetime, limit: int, result: DispatchResult) -> list[EmailMessage]:
+    """Step 1 of the module text. Returns the messages leased to this run, with their
+    enrollment, lead, sequence and step (as read by the claim) attached."""
     with transaction.atomic():
         # of=("self",): lock the enrollments only. Locking the joined sequence row too
         # would make every other worker skip all of that sequence's enrollments.
@@ -193,6 +209,7 @@ def _claim_due_steps(now: datetime, limit: int, result: DispatchResult) -> list[
         domain_counts = _domain_counts(limited, now) if limited else {}
         messages: list[EmailMessage] = []
         changed: list[Enrollment] = []
+        lease_end = _lease_end_value()
         for enrollment in enrollments:
             lead, sequence = enrollment.lead, enrollment.sequence
             history = histories[enrollment.pk]
@@ -245,7 +262,7 @@ def _claim_due_steps(now: datetime, limit: int, result: DispatchResult) -> list[
             messages.append(EmailMessage(
                 enrollment=enrollment, step=step, sequence=sequence, lead=lead,
                 to_email=lead.email, to_domain=domain, subject=step.subject[:200],
-                status=MessageStatus.QUEUED, next_attempt_at=now, leased_until=_lease_end(),
+                status=MessageStatus.QUEUED, next_attempt_at=now, leased_until=lease_end,
                 created_at=now,
             ))
             # In flight: its next step becomes due when this email has an outcome
@@ -258,7 +275,7 @@ def _claim_due_steps(now: datetime, limit: int, result: DispatchResult) -> list[
         EmailMessage.objects.bulk_create(messages)
         _save_enrollments(changed)
         result.claimed += len(messages)
-        return [m.pk for m in messages]
+        return messages
 
 
 def _save_enrollments(changed: list[Enrollment]) -> None:
@@ -572,14 +589,17 @@ def _mark(message: EmailMessage, **values) -> None:
 
 
 def send_messages(ids: list[int], result: DispatchResult, *,
-                  clock: Clock = timezone.now) -> None:
-    """Step 2 of the module text: send the leased messages ``ids``."""
-    if not ids:
+                  clock: Clock = timezone.now, claimed: list[EmailMessage] = ()) -> None:
+    """Step 2 of the module text: send the leased messages ``ids`` (read here) and
+    ``claimed`` (just made by the claim, as they are: each is rechecked before it goes)."""
+    messages = list(claimed)
+    if ids:
+        messages += (
+            EmailMessage.objects.filter(pk__in=ids, status=MessageStatus.QUEUED)
+            .select_related("lead", "step", "sequence", "enrollment").order_by("pk")
+        )
+    if not messages:
         return
-    messages = list(
-        EmailMessage.objects.filter(pk__in=ids, status=MessageStatus.QUEUED)
-        .select_related("lead", "step", "sequence", "enrollment").order_by("pk")
-    )
     sending = SendingSettings.load()
     compiled: dict[int, rendering.CompiledStep | str] = {}
     smtp = get_connection(fail_silently=False)
@@ -683,9 +703,9 @@ def dispatch_batch(*, now: datetime | None = None, batch: int | None = None) -> 
     batch = batch or settings.NURTURE_DISPATCH_BATCH
     result = DispatchResult()
     with schedule.zone_pinned():  # due times of the whole batch: one time zone read
-        ids = _claim_due_steps(now, batch, result)
-        ids += _claim_queued(now, batch - len(ids))
-        send_messages(ids, result, clock=clock)
+        claimed = _claim_due_steps(now, batch, result)
+        retries = _claim_queued(now, batch - len(claimed))
+        send_messages(retries, result, clock=clock, claimed=claimed)
         result.recorded += _record_orphans(now, batch)
     # The beat task that sends is also what writes clicks once their burst window has
     # closed (nurture.services.tracking): every few seconds, on every worker.

@@ -177,6 +177,18 @@ def test_a_worker_killed_after_its_claim_is_taken_over_once_the_lease_ends(smtp,
     assert set(EmailMessage.objects.values_list("status", flat=True)) == {MessageStatus.SENT}
 
 
+def test_claimed_messages_are_leased_on_the_databases_clock(smtp):
+    enroll(make_sequence(), LeadFactory())
+    later = timezone.now() + timedelta(days=3)  # the dispatcher's clock, not the lease's
+    with (mock.patch.object(dispatch_module, "send_messages", side_effect=SystemExit),
+          pytest.raises(SystemExit)):
+        dispatch(now=later)
+    message = EmailMessage.objects.get()
+    expected = timezone.now() + dispatch_module.LEASE  # the database here runs on this clock
+    assert abs(message.leased_until - expected) < timedelta(seconds=30)
+    assert message.next_attempt_at == later
+
+
 def test_a_host_whose_clock_runs_ahead_does_not_take_over_leased_messages(smtp):
     lead = LeadFactory()
     enroll(make_sequence(), lead)
