@@ -212,7 +212,7 @@ def run(ctx: Context) -> list[Figure]:
         figures.append(Figure(
             NAME, "  cost of one changed lead's UPDATE capture_lead",
             f"{lead_updates / max(job.scores_changed + job.grades_changed, 1) * 1000:.2f}",
-            "ms", note="15 indexes on capture_lead, 4 of them GIN trigram: every score "
+            "ms", note="14 indexes on capture_lead, 4 of them GIN trigram: every score "
                        "change is a non-HOT update"))
     # The two are a few seconds apart: points that expire in between can differ.
     figures.append(Figure(NAME, "  leads the preview said would change / the rescore changed",

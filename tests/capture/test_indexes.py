@@ -18,3 +18,17 @@ def test_the_created_at_index_carries_the_source_for_the_dashboards_counts():
     definition = _definition("capture_lead_created_idx")
     assert "(created_at, id) INCLUDE (source)" in definition
 
+
+
+def test_lookups_by_owner_use_the_owner_stage_index_not_one_of_their_own():
+    """Every lead write keeps every index of capture_lead up to date: the foreign key's
+    own index was a duplicate of (owner, stage)'s leading column."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'capture_lead'")
+        definitions = [row[0] for row in cursor.fetchall()]
+        on_owner = [d for d in definitions if "(owner_id" in d]
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN SELECT id FROM capture_lead WHERE owner_id = 1")
+        plan = " ".join(row[0] for row in cursor.fetchall())
+    assert len(on_owner) == 1 and "(owner_id, stage)" in on_owner[0]
+    assert "capture_lead_owner_stage_idx" in plan
