@@ -625,8 +625,8 @@ def send_messages(ids: list[int], result: DispatchResult, *,
             logger.debug("SMTP connection close failed", exc_info=True)
 
 
-def _send_one(message, smtp, sending, compiled, result, clock: Clock, *, recheck=_NOT_READ,
-              following: int | None = None, ahead: dict | None = None) -> bool:
+def _send_one(message, smtp, sending, compiled, result, clock: Clock, *, recheck,
+              following: int | None, ahead: dict) -> bool:
     """Send one message; True if it now has an outcome to record (sent, or failed).
     ``recheck``: its recheck row if read ahead; ``following``: the id of the message
     after it, whose recheck row its "sent" mark reads into ``ahead``."""
@@ -681,9 +681,8 @@ def _send_one(message, smtp, sending, compiled, result, clock: Clock, *, recheck
                   error=str(exc)[:2000], failed_at=clock())
             refusal, hard_bounce = str(exc), exc.hard_bounce
         else:
-            row = _mark_sent(message, rendered.subject, clock(),
-                             recheck_next=following if ahead is not None else None)
-            if row is not _NOT_READ and ahead is not None:
+            row = _mark_sent(message, rendered.subject, clock(), recheck_next=following)
+            if row is not _NOT_READ:
                 ahead[following] = row
             result.sent += 1
             return True
