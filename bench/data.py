@@ -158,6 +158,13 @@ def make_leads(
         max_id_before = cursor.fetchone()[0]
         if first_number is None:
             first_number = max_id_before + 1
+        if rebuild_indexes:
+            # Both tables at once, before anything else: a write still in flight (a
+            # request wrk left running when a run stopped) holds the lead table and
+            # then wants the activity table; taking them one by one, as the DROPs
+            # below would, deadlocks with it. This waits for it instead.
+            cursor.execute(f"LOCK TABLE {Lead._meta.db_table}, {Activity._meta.db_table} "
+                           "IN ACCESS EXCLUSIVE MODE")
         dropped = _drop_indexes(cursor, [Lead, Activity]) if rebuild_indexes else []
         cursor.execute("SELECT setseed(%s)", [seed])
         _log(verbose, f"inserting {count:,} leads…", started)
