@@ -32,3 +32,23 @@ def test_lookups_by_owner_use_the_owner_stage_index_not_one_of_their_own():
         plan = " ".join(row[0] for row in cursor.fetchall())
     assert len(on_owner) == 1 and "(owner_id, stage)" in on_owner[0]
     assert "capture_lead_owner_stage_idx" in plan
+
+
+@pytest.mark.parametrize(("table", "column", "index"), [
+    ("capture_activity", "lead_id", "capture_act_timeline_idx"),
+    ("capture_submission", "lead_id", "capture_sub_lead_idx"),
+    ("capture_submission", "form_id", "capture_sub_form_idx"),
+])
+def test_foreign_keys_of_submissions_and_activities_use_the_composite_indexes(
+    table, column, index
+):
+    """Every submission inserts a submission and an activity row: their foreign keys'
+    own indexes duplicated the leading column of a composite index each."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = %s", [table])
+        own = [row[0] for row in cursor.fetchall() if row[0].endswith(f"({column})")]
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN SELECT id FROM {table} WHERE {column} = 1")  # noqa: S608
+        plan = " ".join(row[0] for row in cursor.fetchall())
+    assert own == []
+    assert index in plan
