@@ -21,8 +21,10 @@ from leadhub.ratelimit import rate_limit_hit
 # Live forms with their fields, per process, keyed by form key. Loading a form and its
 # fields (two queries and a dozen model instances) was a third of a submission's CPU; a
 # cached form costs one indexed SELECT of (id, updated_at) instead, which also sees a form
-# unpublished, archived or deleted at once. Every change of a form or its fields goes
-# through capture.services.forms, which saves the form and so moves updated_at. Fields
+# unpublished, archived or deleted at once (or nothing, for the JSON API, whose write
+# makes that check in its own statement: live_form_unchecked). Every change of a form or
+# its fields goes through capture.services.forms, which saves the form and so moves
+# updated_at. Fields
 # written some other way (the shell) are reloaded after LIVE_FORM_CACHE_SECONDS at most,
 # and at once in the process that wrote them (the signal below).
 LIVE_FORM_CACHE_SIZE = 512
@@ -38,17 +40,42 @@ def live_form(key: str) -> Form | None:
     fields (``form.fields.all()``) are shared and must be treated as read-only."""
     if not key or len(key) > 32:
         return None
-    with _live_forms_lock:
-        cached = _live_forms.get(key)
+    cached = _live_form_cached(key)
     if cached is not None:
         stamp = _live_stamp(key)
         if stamp is None:
             live_form_forget(key)
             return None
-        if stamp == cached[0] and time.monotonic() - cached[1] < LIVE_FORM_CACHE_SECONDS:
-            with _live_forms_lock:
-                _live_forms.move_to_end(key)
+        if stamp == cached[0]:
             return copy.copy(cached[2])
+    return _live_form_load(key)
+
+
+def live_form_unchecked(key: str) -> Form | None:
+    """The form with this key as this process last saw it live, without asking the
+    database, or None if it has not seen it lately: for a caller whose write checks the
+    form is unchanged (capture.services.submissions, ``form_unchecked``) and that, on
+    FormChanged, forgets it and asks ``live_form``."""
+    cached = _live_form_cached(key) if key else None
+    return copy.copy(cached[2]) if cached is not None else None
+
+
+def live_form_changed(form: Form) -> bool:
+    """Whether ``form`` (from live_form_unchecked) is no longer the live form as it is in
+    the database: changed, unpublished or deleted."""
+    return _live_stamp(form.key) != (form.pk, form.updated_at)
+
+
+def _live_form_cached(key: str):
+    with _live_forms_lock:
+        cached = _live_forms.get(key)
+        if cached is None or time.monotonic() - cached[1] >= LIVE_FORM_CACHE_SECONDS:
+            return None
+        _live_forms.move_to_end(key)
+        return cached
+
+
+def _live_form_load(key: str) -> Form | None:
     form = (
         Form.objects.filter(key=key, status=FormStatus.LIVE)
         .prefetch_related(Prefetch("fields", queryset=FormField.objects.order_by("position", "id")))

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from capture import public
 from capture.models import Channel, Form, Submission
 from capture.services.submissions import (
+    FormChanged,
     IdempotencyConflict,
     SubmissionContext,
     submission_record,
@@ -172,7 +173,29 @@ class FormSubmissionView(ListAPIView):
         auth=[],
     )
     def post(self, request, form_key: str):
-        form = public.live_form(form_key)
+        # The form as this process has it cached, unchecked: the submission's one
+        # statement checks it is still live and unchanged. When it is not, nothing was
+        # stored; the post is judged again, once, by the form as it is now.
+        form = public.live_form_unchecked(form_key)
+        if form is None:
+            return self._post(request, public.live_form(form_key), unchecked=False)
+        try:
+            return self._post(request, form, unchecked=True)
+        except FormChanged:
+            public.live_form_forget(form_key)
+            return self._post(request, public.live_form(form_key), unchecked=False,
+                              count=False)
+
+    @staticmethod
+    def _refusing(form, unchecked: bool) -> None:
+        """Before refusing a post for what the form says (its origins, its fields): a
+        form taken unchecked from the cache must be the form as it is now."""
+        if unchecked and public.live_form_changed(form):
+            raise FormChanged(form.key)
+
+    def _post(self, request, form, *, unchecked: bool, count: bool = True):
+        """``count``: count the post against the rate limits (not again when the form
+        changed under it)."""
         if form is None:
             # Readable by any page (nothing to protect): an embed of a form that was
             # unpublished can say so instead of retrying as if the network failed.
@@ -180,13 +203,14 @@ class FormSubmissionView(ListAPIView):
             response["Access-Control-Allow-Origin"] = "*"
             return response
         if not public.origin_allowed(request, form):
+            self._refusing(form, unchecked)
             return Response({"detail": "This origin may not post to this form."}, status=403)
         if public.body_too_large(request):
             return self._cors(Response(
                 {"detail": f"The body is larger than {settings.FORM_MAX_BODY_BYTES} bytes."},
                 status=413,
             ), form)
-        throttled = public.throttle(request, form)
+        throttled = public.throttle(request, form) if count else None
         if throttled:
             response = Response({"detail": "Too many submissions; retry later."}, status=429)
             response["Retry-After"] = str(throttled.retry_after)
@@ -209,9 +233,11 @@ class FormSubmissionView(ListAPIView):
         )
         try:
             outcome = submission_record(
-                form=form, fields=list(form.fields.all()), data=data, context=context
+                form=form, fields=list(form.fields.all()), data=data, context=context,
+                form_unchecked=unchecked,
             )
         except SubmissionInvalid as exc:
+            self._refusing(form, unchecked)
             return self._cors(_errors(exc.errors), form)
         except IdempotencyConflict:
             return self._cors(Response(

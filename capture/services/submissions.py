@@ -7,9 +7,14 @@ nurture triggers, notification and double-opt-in emails, linking the visitor's
 earlier page views). A 2xx answer means all of it is committed, whatever the state of
 the broker: the outbox sweep re-queues activities whose task never ran.
 
-Statements for a good submission: the idempotency lookup (only with a key), the lead
-upsert, the submission insert and the activity insert (one statement on Postgres); with
-the form and its fields looked up by the caller, at most 6, and one commit.
+Statements for a good submission on Postgres: the idempotency lookup (only with a key)
+and one statement that upserts the lead and inserts the submission and the activity, and
+commits by itself (no BEGIN and COMMIT round trips). A caller that took the form from
+its per-process cache without checking it (``form_unchecked``, the JSON API) has that
+statement check it too: nothing is written, and FormChanged raised, if the form was
+changed, unpublished or deleted since. Elsewhere (SQLite, spam) the upsert and the two
+inserts run in one transaction. With the form looked up by the caller, at most 6
+statements and one commit.
 
 Everything a post carries is checked before the transaction opens (the form's fields by
 capture.validation, the names it ignores, the visitor id, the page URL), so a post is
@@ -18,6 +23,7 @@ refused with a 400 or stored whole: nothing unstorable reaches an INSERT.
 
 import hashlib
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +31,15 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.utils import timezone
 
 from capture.cache import cache_get, cache_set
-from capture.models import Activity, ActivityKind, DisposablePolicy, Form, Lead, Submission
+from capture.models import (
+    Activity,
+    ActivityKind,
+    DisposablePolicy,
+    Form,
+    FormStatus,
+    Lead,
+    Submission,
+)
 from capture.spam import is_disposable, spam_reason
 from capture.validation import (
     HONEYPOT_FIELD,
@@ -42,7 +56,7 @@ from capture.validation import (
 )
 
 from .tracking import visitor_unsign
-from .upsert import lead_upsert_from_submission
+from .upsert import lead_upsert_from_submission, upsert_params, upsert_statement
 
 DISPOSABLE_REFUSED = "Please use a permanent email address (not a disposable one)."
 MAX_KEY_LENGTH = 200
@@ -50,6 +64,11 @@ MAX_KEY_LENGTH = 200
 
 class IdempotencyConflict(Exception):
     """The Idempotency-Key was used before with a different body (HTTP 422)."""
+
+
+class FormChanged(Exception):
+    """The form, taken unchecked from a cache, was changed, unpublished or deleted since:
+    nothing was stored. Load the form again and judge the post by what it is now."""
 
 
 @dataclass(frozen=True)
@@ -111,11 +130,17 @@ def _meta(data: dict[str, Any], name: str) -> str:
 
 
 def submission_record(
-    *, form: Form, fields, data: dict[str, Any], context: SubmissionContext
+    *,
+    form: Form,
+    fields,
+    data: dict[str, Any],
+    context: SubmissionContext,
+    form_unchecked: bool = False,
 ) -> SubmissionOutcome:
     """Validate, judge and store one post to ``form`` (live, with ``fields`` its FormField
     rows). Raises SubmissionInvalid (per-field errors, nothing stored) or
-    IdempotencyConflict."""
+    IdempotencyConflict. ``form_unchecked``: ``form`` comes from a cache and may be out
+    of date; it is checked as the post is stored, and FormChanged raised if it is."""
     page_url = _meta(data, PAGE_URL_FIELD) or context.page_url
     referrer = _meta(data, REFERRER_FIELD) or context.referrer
     cleaned = clean_submission(fields, data, page_url=page_url)
@@ -135,8 +160,15 @@ def submission_record(
     visitor = _meta(data, VISITOR_FIELD) or context.visitor
     visitor = visitor if visitor_unsign(visitor) is not None else ""
     fingerprint = request_fingerprint(data) if key is not None else ""
+    db = connections[DEFAULT_DB_ALIAS]
+    one_statement = not reason and db.vendor == "postgresql"
+    if form_unchecked and not one_statement and not _form_unchanged(form):
+        raise FormChanged(form.key)
+    # The one statement commits by itself. Inside a caller's transaction a savepoint
+    # keeps a failed one (a raced Idempotency-Key) from breaking that transaction.
+    atomic = nullcontext() if one_statement and not db.in_atomic_block else transaction.atomic()
     try:
-        with transaction.atomic():
+        with atomic:
             return _store(
                 form=form,
                 cleaned=cleaned,
@@ -147,6 +179,8 @@ def submission_record(
                 variant_id=variant_id,
                 attribution=attribution_from(page_url, referrer),
                 visitor=visitor,
+                one_statement=one_statement,
+                check_form=form_unchecked,
             )
     except IntegrityError:
         # Two requests with one Idempotency-Key raced past the lookup; the unique
@@ -154,6 +188,12 @@ def submission_record(
         if key is None:
             raise
         return _replay(form, key, fingerprint)
+
+
+def _form_unchanged(form: Form) -> bool:
+    return Form.objects.filter(
+        pk=form.pk, status=FormStatus.LIVE, updated_at=form.updated_at
+    ).exists()
 
 
 def _replay(form: Form, key: str, fingerprint: str) -> SubmissionOutcome:
@@ -179,6 +219,8 @@ def _store(
     variant_id: int | None,
     attribution: dict[str, str],
     visitor: str,
+    one_statement: bool,
+    check_form: bool,
 ) -> SubmissionOutcome:
     if key is not None and Submission.objects.filter(form=form, idempotency_key=key).exists():
         return _replay(form, key, fingerprint)
@@ -210,25 +252,43 @@ def _store(
         return SubmissionOutcome(submission=submission, lead_id=None,
                                  ignored_fields=cleaned.ignored)
 
-    upserted = lead_upsert_from_submission(
-        email=cleaned.email,
-        values=cleaned.lead_values,
-        attributes=cleaned.attributes,
-        consent_text=form.consent_text if cleaned.consent_given else None,
-        attribution=attribution,
-        now=now,
-    )
-    submission.lead_id = upserted.lead_id
-    _submission_and_activity_insert(
-        submission,
-        _form_submitted_data(
-            form=form, submission=submission, new_lead=upserted.created, visitor=visitor
-        ),
-        now=now,
-    )
+    lead = {
+        "email": cleaned.email,
+        "values": cleaned.lead_values,
+        "attributes": cleaned.attributes,
+        "consent_text": form.consent_text if cleaned.consent_given else None,
+        "attribution": attribution,
+        "now": now,
+    }
+    if one_statement:
+        activity_id = _accepted_insert(
+            submission, lead, form=form, visitor=visitor, check_form=check_form
+        )
+    else:
+        upserted = lead_upsert_from_submission(**lead)
+        submission.lead_id = upserted.lead_id
+        activity_id = _submission_and_activity_insert(
+            submission,
+            _form_submitted_data(
+                form=form, submission=submission, new_lead=upserted.created, visitor=visitor
+            ),
+            now=now,
+        )
+    submission._state.adding = False
+    submission._state.db = DEFAULT_DB_ALIAS
+    # Sent with others from a background thread (capture.followups); robust: the
+    # submission is committed whatever happens next, and the outbox sweep queues this
+    # activity later if this fails.
+    transaction.on_commit(lambda: _follow_up_queue(activity_id), robust=True)
     return SubmissionOutcome(
-        submission=submission, lead_id=upserted.lead_id, ignored_fields=cleaned.ignored
+        submission=submission, lead_id=submission.lead_id, ignored_fields=cleaned.ignored
     )
+
+
+def _follow_up_queue(activity_id: int) -> None:
+    from capture.followups import follow_ups
+
+    follow_ups.add(activity_id)
 
 
 # --- Decoy lead ids for spam -------------------------------------------------------------
@@ -307,41 +367,101 @@ def _form_submitted_data(*, form, submission, new_lead, visitor) -> dict[str, An
     }
 
 
-# The insert of an accepted submission and of its form_submitted activity, without the
-# ORM's save machinery (a fifth of a submission's CPU): the same column values, each
-# prepared by its model field as a save would (defaults, JSON, time zones), in one
-# statement on Postgres (a data-modifying CTE; the activity's data gets the submission's
-# id there) and two elsewhere. Built once per database vendor.
-_insert_sql: dict[str, tuple[str, ...]] = {}
+# The writes of an accepted submission, without the ORM's save machinery (a fifth of a
+# submission's CPU): the same column values, each prepared by its model field as a save
+# would (defaults, JSON, time zones). On Postgres, one data-modifying statement:
+#
+#   WITH f AS (the form is still live and unchanged: SELECT 1 FROM capture_form …),
+#        l AS (the lead upsert, written only if f has its row: RETURNING id, created),
+#        s AS (INSERT INTO capture_submission … SELECT …, l.id, … FROM l),
+#        a AS (INSERT INTO capture_activity … SELECT …, l.id, data … FROM l, s)
+#   SELECT l.id, l.created, s.id, a.id FROM l, s, a
+#
+# (f only when the caller's form came unchecked from its cache). The activity's data
+# gets the submission's id and whether the lead is new there; jsonb keeps no key order,
+# so this stores what setting them in Python would. Elsewhere, the upsert and two
+# INSERTs. Built once per database vendor and set of columns.
+_insert_sql: dict[tuple, tuple[str, ...]] = {}
+
+
+def _insert_select(db, model, source: str | None, **special: str) -> str:
+    """INSERT INTO <model's table> (<columns but the key>) SELECT <%s or special[attname]
+    per column> FROM <source>; VALUES (…) without a source."""
+    q = db.ops.quote_name
+    fields = _columns(model)
+    columns = ", ".join(q(f.column) for f in fields)
+    values = ", ".join(special.get(f.attname, "%s") for f in fields)
+    # Only the model's own names go into the text; every value is a parameter.
+    rows = f"VALUES ({values})" if source is None else f"SELECT {values} FROM {source}"  # noqa: S608
+    return f"INSERT INTO {q(model._meta.db_table)} ({columns}) {rows}"
+
+
+def _accepted_sql(db, lead_columns: list[str], check_form: bool) -> str:
+    key = (db.vendor, tuple(lead_columns), check_form)
+    if key not in _insert_sql:
+        q = db.ops.quote_name
+        form_check, only_if = "", None
+        if check_form:
+            pk, status, updated_at = (q(Form._meta.get_field(name).column)
+                                      for name in ("id", "status", "updated_at"))
+            form_check = (f"f AS (SELECT 1 FROM {q(Form._meta.db_table)} "  # noqa: S608
+                          f"WHERE {pk} = %s AND {status} = %s AND {updated_at} = %s), ")
+            only_if = "EXISTS (SELECT 1 FROM f)"
+        lead = upsert_statement(db, lead_columns, only_if=only_if)
+        submission = _insert_select(db, Submission, "l", lead_id="l.id")
+        activity = _insert_select(
+            db, Activity, "l, s", lead_id="l.id",
+            data="%s::jsonb || jsonb_build_object('submission', s.id, 'new_lead', l.created)",
+        )
+        _insert_sql[key] = (
+            f"WITH {form_check}l AS ({lead}), s AS ({submission} RETURNING id), "  # noqa: S608
+            f"a AS ({activity} RETURNING id) SELECT l.id, l.created, s.id, a.id FROM l, s, a",
+        )
+    return _insert_sql[key][0]
+
+
+def _accepted_insert(submission: Submission, lead: dict[str, Any], *, form: Form,
+                     visitor: str, check_form: bool) -> int:
+    """Postgres: upsert the lead (``lead``: lead_upsert_from_submission's arguments),
+    insert ``submission`` (unsaved; it gets its id and lead) and its form_submitted
+    activity in one statement; the activity's id. FormChanged (and nothing written)
+    when ``check_form`` finds the form changed."""
+    # The connection itself, not django.db.connection: every attribute read through that
+    # proxy is a thread-local lookup, and preparing the values reads dozens.
+    db = connections[DEFAULT_DB_ALIAS]
+    params: list[Any] = []
+    if check_form:
+        updated_at = Form._meta.get_field("updated_at")
+        params += [form.pk, FormStatus.LIVE.value,
+                   updated_at.get_db_prep_save(form.updated_at, db)]
+    lead_columns, lead_params = upsert_params(**lead, db=db)
+    params += lead_params
+    # What a save does to the instance: pre_save (auto_now_add sets created_at), then
+    # each value prepared by its field.
+    params += [f.get_db_prep_save(f.pre_save(submission, True), db)
+               for f in _columns(Submission) if f.attname != "lead_id"]
+    data = _form_submitted_data(form=form, submission=submission, new_lead=None,
+                                visitor=visitor)
+    activity = {"kind": ActivityKind.FORM_SUBMITTED, "occurred_at": lead["now"],
+                "actor_id": None, "data": data}
+    params += _activity_params(activity, db, skip="lead_id")
+    with db.cursor() as cursor:
+        cursor.execute(_accepted_sql(db, lead_columns, check_form), params)
+        row = cursor.fetchone()
+    if row is None:
+        raise FormChanged(form.key)
+    submission.lead_id, _created, submission.pk, activity_id = row
+    return activity_id
 
 
 def _insert_statements(db) -> tuple[str, ...]:
-    vendor = db.vendor
-    if vendor not in _insert_sql:
-        q = db.ops.quote_name
-
-        def insert(model, values: str) -> str:
-            columns = ", ".join(q(f.column) for f in _columns(model))
-            table = q(model._meta.db_table)
-            return f"INSERT INTO {table} ({columns}) VALUES ({values})"  # noqa: S608
-
-        def placeholders(model, **special: str) -> str:
-            return ", ".join(special.get(f.attname, "%s") for f in _columns(model))
-
-        submission = insert(Submission, placeholders(Submission))
-        if vendor == "postgresql":
-            # The data's "submission" (null until then) is replaced by the new id; jsonb
-            # keeps no key order, so this stores what setting it in Python would.
-            activity = insert(Activity, placeholders(
-                Activity, data="%s::jsonb || jsonb_build_object('submission', (SELECT id FROM s))"
-            ))
-            _insert_sql[vendor] = (
-                f"WITH s AS ({submission} RETURNING id), "  # noqa: S608 (model names)
-                f"a AS ({activity} RETURNING id) SELECT s.id, a.id FROM s, a",
-            )
-        else:
-            _insert_sql[vendor] = (submission, insert(Activity, placeholders(Activity)))
-    return _insert_sql[vendor]
+    """Not Postgres: the submission's INSERT and the activity's."""
+    key = (db.vendor,)
+    if key not in _insert_sql:
+        _insert_sql[key] = tuple(
+            _insert_select(db, model, None) for model in (Submission, Activity)
+        )
+    return _insert_sql[key]
 
 
 _model_columns: dict[type, list] = {}
@@ -353,11 +473,13 @@ def _columns(model) -> list:
     return _model_columns[model]
 
 
-def _activity_params(values: dict[str, Any], db) -> list[Any]:
+def _activity_params(values: dict[str, Any], db, skip: str = "") -> list[Any]:
     """An Activity's column values as a save would prepare them: given values, else
     the field's default; auto_now(_add) fields get the current time."""
     params = []
     for f in _columns(Activity):
+        if f.attname == skip:
+            continue
         if getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
             value = timezone.now()
         else:
@@ -366,40 +488,24 @@ def _activity_params(values: dict[str, Any], db) -> list[Any]:
     return params
 
 
-def _submission_and_activity_insert(submission: Submission, data: dict[str, Any], *, now):
-    """Insert ``submission`` (an unsaved instance, which becomes a saved one) and its
-    form_submitted activity (``data``, whose "submission" gets the new id), and queue
-    the activity's follow-up task on commit."""
-    from capture.tasks import activity_process
-
-    # The connection itself, not django.db.connection: every attribute read through that
-    # proxy is a thread-local lookup, and preparing the values reads dozens.
+def _submission_and_activity_insert(submission: Submission, data: dict[str, Any], *,
+                                    now) -> int:
+    """Not Postgres: insert ``submission`` (an unsaved instance with its lead, which gets
+    its id) and its form_submitted activity (``data``, whose "submission" gets the new
+    id); the activity's id."""
     db = connections[DEFAULT_DB_ALIAS]
-    # What a save does to the instance: pre_save (auto_now_add sets created_at), then
-    # each value prepared by its field.
     submission_params = [
         f.get_db_prep_save(f.pre_save(submission, True), db) for f in _columns(Submission)
     ]
     activity = {"lead_id": submission.lead_id, "kind": ActivityKind.FORM_SUBMITTED,
                 "occurred_at": now, "actor_id": None}
-    statements = _insert_statements(db)
+    submission_sql, activity_sql = _insert_statements(db)
     with db.cursor() as cursor:
-        if len(statements) == 1:
-            cursor.execute(statements[0], [
-                *submission_params, *_activity_params({**activity, "data": data}, db)
-            ])
-            submission.pk, activity_id = cursor.fetchone()
-        else:
-            cursor.execute(statements[0], submission_params)
-            submission.pk = cursor.lastrowid
-            data["submission"] = submission.pk
-            cursor.execute(statements[1], _activity_params({**activity, "data": data}, db))
-            activity_id = cursor.lastrowid
-    submission._state.adding = False
-    submission._state.db = db.alias
-    # robust: the submission is committed whatever happens to the broker; the outbox
-    # sweep queues this activity later if this fails.
-    transaction.on_commit(lambda: activity_process.delay(activity_id), robust=True)
+        cursor.execute(submission_sql, submission_params)
+        submission.pk = cursor.lastrowid
+        data["submission"] = submission.pk
+        cursor.execute(activity_sql, _activity_params({**activity, "data": data}, db))
+        return cursor.lastrowid
 
 
 def _activity_queued(*, lead_id, submission, form, new_lead, visitor, now) -> Activity:

@@ -50,7 +50,10 @@ def lead_source_from(attribution: dict[str, str]) -> str:
 ROW = "l"
 
 
-def _sql(columns: list[str], vendor: str) -> str:
+def _sql(columns: list[str], vendor: str, *, only_if: str | None = None) -> str:
+    """The statement, returning (id, created). ``only_if``: an SQL condition the row is
+    written under (INSERT … SELECT … WHERE); when false, nothing is written or
+    returned."""
     def keep_unless_blank(col: str) -> str:
         return f"{col} = COALESCE(NULLIF(EXCLUDED.{col}, ''), {ROW}.{col})"
 
@@ -90,16 +93,20 @@ def _sql(columns: list[str], vendor: str) -> str:
         "updated_at = EXCLUDED.updated_at",
     ]
     placeholders = ", ".join(["%s"] * len(columns))
+    # INSERT … SELECT, not … VALUES, to make the row conditional: Postgres still takes
+    # each untyped literal as its column's type there, as VALUES does.
+    source = (f"VALUES ({placeholders})" if only_if is None
+              else f"SELECT {placeholders} WHERE {only_if}")
     # Only the model's own column names go into the text; every value is a parameter.
     return (
-        f"INSERT INTO {TABLE} AS {ROW} ({', '.join(columns)}) VALUES ({placeholders}) "  # noqa: S608
+        f"INSERT INTO {TABLE} AS {ROW} ({', '.join(columns)}) {source} "
         f"ON CONFLICT {conflict} DO UPDATE SET {', '.join(updates)} "
         # created_at is set only by an insert: equal to ours means this call created it.
-        f"RETURNING id, (created_at = %s)"
+        f"RETURNING id, (created_at = %s) AS created"
     )
 
 
-_sql_cache: dict[tuple[str, tuple[str, ...]], str] = {}
+_sql_cache: dict[tuple[str, tuple[str, ...], str | None], str] = {}
 
 
 def upsert_sql(vendor: str) -> str:
@@ -111,7 +118,7 @@ def upsert_sql(vendor: str) -> str:
     return _sql(columns, vendor)
 
 
-def lead_upsert_from_submission(
+def upsert_params(
     *,
     email: str,
     values: dict[str, Any],
@@ -119,10 +126,10 @@ def lead_upsert_from_submission(
     consent_text: str | None,
     attribution: dict[str, str],
     now: datetime,
-) -> UpsertResult:
-    """Insert the lead for ``email`` or update the existing one (see the module text).
-    ``values`` are clean Lead field values (capture.validation); ``consent_text`` is the
-    wording agreed to, or None when consent was not given."""
+    db,
+) -> tuple[list[str], list[Any]]:
+    """The upsert's columns and its parameters (the row's values, prepared by each model
+    field as a save would, then the time that tells an insert from an update)."""
     row: dict[str, Any] = {
         "email": email.strip(),
         **values,
@@ -138,9 +145,6 @@ def lead_upsert_from_submission(
     for a in ATTRIBUTION:
         row[f"first_{a}"] = row[f"last_{a}"] = attribution.get(a, "")
 
-    # The connection itself, not django.db.connection: every attribute read through that
-    # proxy is a thread-local lookup, and preparing the values reads dozens.
-    db = connections[DEFAULT_DB_ALIAS]
     fields = [f for f in Lead._meta.concrete_fields if not f.primary_key]
     columns = [f.column for f in fields]
     params = []
@@ -148,11 +152,37 @@ def lead_upsert_from_submission(
         value = row[f.attname] if f.attname in row else f.get_default()
         params.append(f.get_db_prep_save(value, db))
     params.append(fields[columns.index("created_at")].get_db_prep_save(now, db))
+    return columns, params
 
-    key = (db.vendor, tuple(columns))
+
+def upsert_statement(db, columns: list[str], *, only_if: str | None = None) -> str:
+    """The upsert for these columns on ``db``'s vendor, built once per process."""
+    key = (db.vendor, tuple(columns), only_if)
     if key not in _sql_cache:
-        _sql_cache[key] = _sql(columns, db.vendor)
+        _sql_cache[key] = _sql(columns, db.vendor, only_if=only_if)
+    return _sql_cache[key]
+
+
+def lead_upsert_from_submission(
+    *,
+    email: str,
+    values: dict[str, Any],
+    attributes: dict[str, Any],
+    consent_text: str | None,
+    attribution: dict[str, str],
+    now: datetime,
+) -> UpsertResult:
+    """Insert the lead for ``email`` or update the existing one (see the module text).
+    ``values`` are clean Lead field values (capture.validation); ``consent_text`` is the
+    wording agreed to, or None when consent was not given."""
+    # The connection itself, not django.db.connection: every attribute read through that
+    # proxy is a thread-local lookup, and preparing the values reads dozens.
+    db = connections[DEFAULT_DB_ALIAS]
+    columns, params = upsert_params(
+        email=email, values=values, attributes=attributes, consent_text=consent_text,
+        attribution=attribution, now=now, db=db,
+    )
     with db.cursor() as cursor:
-        cursor.execute(_sql_cache[key], params)
+        cursor.execute(upsert_statement(db, columns), params)
         lead_id, created = cursor.fetchone()
     return UpsertResult(lead_id=lead_id, created=bool(created))
