@@ -8,8 +8,10 @@ class LeadHubConfig(AppConfig):
 
     def ready(self) -> None:
         from leadhub import auth, converters
+        from leadhub.db import psycopg_keep_longer_parses
         from leadhub.roles import roles_sync_after_migrate
 
+        psycopg_keep_longer_parses()  # see leadhub/db.py
         converters.register()  # before any URLconf is imported: they use <id:…>
         auth.connect_signals()  # cached permission sets dropped when they change
 
