@@ -146,6 +146,34 @@ def test_a_json_array_is_a_400(client, form):
     assert response.json() == {"errors": {"body": ["Send a JSON object of field: value."]}}
 
 
+@pytest.mark.parametrize(("body", "content_type", "status", "answer"), [
+    # The body as DRF's parsers read it (the view reads it itself, past DRF's Request).
+    ('{"email": "ann@example.com"}', "application/json; charset=utf-8", 201, None),
+    ('{"email": "ann@example.com"}', "Application/JSON", 201, None),
+    ('{"email": "ann@example.com", "n": NaN}', "application/json", 400,
+     {"errors": {"body": ["JSON parse error - Out of range float values are not JSON "
+                          "compliant: 'NaN'"]}}),
+    ("[" * 100_000 + "]" * 100_000, "application/json", 400,
+     {"errors": {"body": ["JSON parse error - nested too deeply."]}}),
+    ("", "application/json", 400, {"errors": {"email": ["This field is required."]}}),
+    ("email=ann@example.com", "text/plain", 415,
+     {"detail": 'Unsupported media type "text/plain" in request.'}),
+    ("--x\r\nbroken", "multipart/form-data; boundary=", 400, None),
+])
+def test_a_body_is_read_as_the_content_type_says(client, form, body, content_type, status,
+                                                 answer, settings):
+    settings.FORM_MAX_BODY_BYTES = 1_000_000
+    response = post(client, form, body, content_type=content_type, HTTP_ORIGIN=ORIGIN)
+
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/json"
+    assert response["Access-Control-Allow-Origin"] == ORIGIN  # readable by the page
+    if answer is not None:
+        assert response.json() == answer
+    if status != 201:
+        assert not Submission.objects.exists()
+
+
 def test_a_wrong_content_type_is_a_415(client, form):
     response = post(client, form, "email=ann@example.com", content_type="text/plain")
 
