@@ -44,9 +44,9 @@ def celery_send(activity_ids: list[int]) -> None:
 
 
 def _eager() -> bool:
-    from leadhub.celery import app
-
-    return bool(app.conf.task_always_eager)
+    # Django's setting, not the Celery app's conf: reading that costs more than a
+    # submission's rate-limit check.
+    return bool(getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False))
 
 
 class FollowUps:

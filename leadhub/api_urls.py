@@ -1,13 +1,12 @@
 """Every /api/v1/ route, gathered from the apps' api modules."""
 
-from django.urls import path, re_path
+from django.urls import re_path
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 from capture.api.events import urlpatterns as event_urls
 from capture.api.forms import urlpatterns as form_urls
-from capture.api.submissions import FormSubmissionView
 from nurture.api import urlpatterns as nurture_urls
 from pipeline.api import urlpatterns as pipeline_urls
 from scoring.api import urlpatterns as scoring_urls
@@ -28,11 +27,7 @@ class APINotFound(APIView):
 
 
 urlpatterns = [
-    path(
-        "forms/<str:form_key>/submissions/",
-        FormSubmissionView.as_view(),
-        name="form-submissions",
-    ),
+    # POST …/forms/<key>/submissions/ is the root URLconf's first route (leadhub/urls.py).
     *form_urls,
     *event_urls,
     *scoring_urls,

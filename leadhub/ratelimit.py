@@ -38,12 +38,13 @@ def rate_limit_hit(key: str, rate: str) -> RateLimit:
     window = int(now // period)
     cache_key = f"rl:{key}:{window}"
     try:
-        cache.add(cache_key, 0, timeout=period + 1)
+        # incr first: only the window's first hit also needs the add (one cache call a
+        # hit instead of two; the add sets the window's expiry, which incr keeps).
         try:
             count = cache.incr(cache_key)
-        except ValueError:  # evicted between add and incr
-            cache.set(cache_key, 1, timeout=period + 1)
-            count = 1
+        except ValueError:  # the window's first hit (or its key was evicted); when
+            # another request adds the key in between, this one counts after it
+            count = 1 if cache.add(cache_key, 1, timeout=period + 1) else cache.incr(cache_key)
     except CACHE_ERRORS as exc:
         logger.warning("Rate limit %s not checked, cache unavailable: %s", key, exc)
         return RateLimit(True, 0)

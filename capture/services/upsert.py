@@ -50,10 +50,11 @@ def lead_source_from(attribution: dict[str, str]) -> str:
 ROW = "l"
 
 
-def _sql(columns: list[str], vendor: str, *, only_if: str | None = None) -> str:
-    """The statement, returning (id, created). ``only_if``: an SQL condition the row is
-    written under (INSERT … SELECT … WHERE); when false, nothing is written or
-    returned."""
+def _sql(columns: list[str], vendor: str, *, source: str | None = None) -> str:
+    """The statement, returning (id, created): the row is VALUES of one parameter per
+    column, then the time that tells an insert from an update. ``source``: the row's SQL
+    instead ("SELECT … FROM … WHERE …"); the statement then returns (id, created_at),
+    and its caller tells them apart."""
     def keep_unless_blank(col: str) -> str:
         return f"{col} = COALESCE(NULLIF(EXCLUDED.{col}, ''), {ROW}.{col})"
 
@@ -92,17 +93,15 @@ def _sql(columns: list[str], vendor: str, *, only_if: str | None = None) -> str:
         f"last_activity_at = {later}",
         "updated_at = EXCLUDED.updated_at",
     ]
-    placeholders = ", ".join(["%s"] * len(columns))
-    # INSERT … SELECT, not … VALUES, to make the row conditional: Postgres still takes
-    # each untyped literal as its column's type there, as VALUES does.
-    source = (f"VALUES ({placeholders})" if only_if is None
-              else f"SELECT {placeholders} WHERE {only_if}")
+    # created_at is set only by an insert: equal to ours means this call created it.
+    returning = "id, created_at"
+    if source is None:
+        source = f"VALUES ({', '.join(['%s'] * len(columns))})"
+        returning = "id, (created_at = %s)"
     # Only the model's own column names go into the text; every value is a parameter.
     return (
         f"INSERT INTO {TABLE} AS {ROW} ({', '.join(columns)}) {source} "
-        f"ON CONFLICT {conflict} DO UPDATE SET {', '.join(updates)} "
-        # created_at is set only by an insert: equal to ours means this call created it.
-        f"RETURNING id, (created_at = %s) AS created"
+        f"ON CONFLICT {conflict} DO UPDATE SET {', '.join(updates)} RETURNING {returning}"
     )
 
 
@@ -118,7 +117,7 @@ def upsert_sql(vendor: str) -> str:
     return _sql(columns, vendor)
 
 
-def upsert_params(
+def lead_row(
     *,
     email: str,
     values: dict[str, Any],
@@ -126,10 +125,9 @@ def upsert_params(
     consent_text: str | None,
     attribution: dict[str, str],
     now: datetime,
-    db,
-) -> tuple[list[str], list[Any]]:
-    """The upsert's columns and its parameters (the row's values, prepared by each model
-    field as a save would, then the time that tells an insert from an update)."""
+) -> dict[str, Any]:
+    """The lead's values a submission gives, by attname (the other columns take their
+    defaults); every time in it is ``now`` itself."""
     row: dict[str, Any] = {
         "email": email.strip(),
         **values,
@@ -144,22 +142,14 @@ def upsert_params(
         row.update(marketing_consent=True, consent_at=now, consent_text=consent_text)
     for a in ATTRIBUTION:
         row[f"first_{a}"] = row[f"last_{a}"] = attribution.get(a, "")
-
-    fields = [f for f in Lead._meta.concrete_fields if not f.primary_key]
-    columns = [f.column for f in fields]
-    params = []
-    for f in fields:
-        value = row[f.attname] if f.attname in row else f.get_default()
-        params.append(f.get_db_prep_save(value, db))
-    params.append(fields[columns.index("created_at")].get_db_prep_save(now, db))
-    return columns, params
+    return row
 
 
-def upsert_statement(db, columns: list[str], *, only_if: str | None = None) -> str:
+def upsert_statement(db, columns: list[str], *, source: str | None = None) -> str:
     """The upsert for these columns on ``db``'s vendor, built once per process."""
-    key = (db.vendor, tuple(columns), only_if)
+    key = (db.vendor, tuple(columns), source)
     if key not in _sql_cache:
-        _sql_cache[key] = _sql(columns, db.vendor, only_if=only_if)
+        _sql_cache[key] = _sql(columns, db.vendor, source=source)
     return _sql_cache[key]
 
 
@@ -178,10 +168,15 @@ def lead_upsert_from_submission(
     # The connection itself, not django.db.connection: every attribute read through that
     # proxy is a thread-local lookup, and preparing the values reads dozens.
     db = connections[DEFAULT_DB_ALIAS]
-    columns, params = upsert_params(
-        email=email, values=values, attributes=attributes, consent_text=consent_text,
-        attribution=attribution, now=now, db=db,
-    )
+    row = lead_row(email=email, values=values, attributes=attributes,
+                   consent_text=consent_text, attribution=attribution, now=now)
+    fields = [f for f in Lead._meta.concrete_fields if not f.primary_key]
+    columns = [f.column for f in fields]
+    params = []
+    for f in fields:
+        value = row[f.attname] if f.attname in row else f.get_default()
+        params.append(f.get_db_prep_save(value, db))
+    params.append(fields[columns.index("created_at")].get_db_prep_save(now, db))
     with db.cursor() as cursor:
         cursor.execute(upsert_statement(db, columns), params)
         lead_id, created = cursor.fetchone()

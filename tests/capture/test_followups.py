@@ -113,8 +113,10 @@ def test_eagerly_run_tasks_and_a_zero_window_are_sent_at_once_in_the_callers_thr
 @pytest.mark.skipif(not settings.REAL_BROKER_URL.startswith("redis"),
                     reason="needs a real Redis broker: set CELERY_BROKER_URL=redis://… "
                     "(CI does); the test uses database 12 on that server")
-def test_a_group_reaches_a_real_broker_as_one_activities_process_task():
+def test_a_group_reaches_a_real_broker_as_one_activities_process_task(settings):
     import redis
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
 
     url = urlsplit(settings.REAL_BROKER_URL)._replace(path="/12").geturl()
     server = redis.Redis.from_url(url)
