@@ -402,7 +402,7 @@ ACTIVITY_HANDLERS: list[str] = [
 ACTIVITY_REDISPATCH_AFTER_SECONDS = env.int("ACTIVITY_REDISPATCH_AFTER_SECONDS", default=120)
 # Submissions' follow-up tasks are queued in groups: the ids that arrive within this
 # many seconds go as one task (capture/followups.py); 0 queues one task per submission.
-FOLLOW_UP_BATCH_SECONDS = env.float("FOLLOW_UP_BATCH_SECONDS", default=0.05)
+FOLLOW_UP_BATCH_SECONDS = env.float("FOLLOW_UP_BATCH_SECONDS", default=0.1)
 
 # Scoring (scoring/README.md). The pipeline function that moves leads to MQL (scoring
 # may not import pipeline, so it is named here); empty: scoring promotes nobody.

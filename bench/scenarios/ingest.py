@@ -232,13 +232,19 @@ def _verb(sql: str) -> str:
 
 
 class StatementTimer:
-    """Wall time per statement (and per COMMIT, which Django sends outside cursors)."""
+    """Wall time per statement (and per COMMIT, which Django sends outside cursors), and
+    the commits: each COMMIT, and each writing statement run in autocommit (which
+    commits by itself, as a submission's one statement on Postgres does)."""
 
     def __init__(self, connection):
         self.connection = connection
         self.times: dict[str, list[float]] = {}
+        self.commits = 0
 
     def __call__(self, execute, sql, params, many, context):
+        verb = sql.split(None, 1)[0].upper()
+        if self.connection.get_autocommit() and verb not in ("SELECT", "BEGIN"):
+            self.commits += 1
         started = time.perf_counter()
         try:
             return execute(sql, params, many, context)
@@ -254,6 +260,7 @@ class StatementTimer:
         self._commit = self.connection._commit
 
         def commit():
+            self.commits += 1
             started = time.perf_counter()
             try:
                 self._commit()
@@ -310,7 +317,7 @@ def in_process(ctx: Context) -> list[Figure]:
         if response.status_code != 201:
             return [Figure("ingest", "in-process request", f"answered {response.status_code}",
                            ok=False)]
-        with CaptureQueriesContext(connection) as queries:
+        with CaptureQueriesContext(connection) as queries, StatementTimer(connection) as one:
             if repeat:
                 post(2, repeat=True)
             else:
@@ -323,7 +330,7 @@ def in_process(ctx: Context) -> list[Figure]:
             note="the rest of the wall time is waiting for Postgres"))
         sql = [q["sql"] for q in queries.captured_queries]
         statements = [q for q in sql if q.split()[0].upper() not in TRANSACTION_CONTROL]
-        commits = sum(1 for q in sql if q.split()[0].upper() == "COMMIT")
+        commits = one.commits
         figures.append(Figure(
             "ingest", f"SQL per submission, {label} (target ≤ {TARGET_SQL} and 1 commit)",
             f"{len(statements)} statements, {commits} commit",
@@ -361,23 +368,26 @@ def _discard_queued_tasks() -> None:
 
 
 # Steps of a submission, by the function that does each (cumulative time, so a step
-# includes what it calls; indented steps are inside the one above).
+# includes what it calls; indented steps are inside the one above). cProfile sees this
+# thread only: the follow-up tasks' sending, in capture.followups' thread, is not here.
 STEPS = [
     ("whole request", "django/test/client.py", "request"),
     ("middleware and view dispatch", "django/core/handlers/base.py", "_get_response"),
-    ("  origin, size and rate-limit checks", "capture/public.py", "throttle"),
-    ("  body parse", "rest_framework/request.py", "_load_data_and_files"),
-    ("  live form and its fields (2 SELECTs)", "capture/public.py", "live_form"),
+    ("  URL resolution", "django/urls/resolvers.py", "resolve"),
+    ("  the form, from this process's cache", "capture/public.py", "live_form_unchecked"),
+    ("  rate-limit checks", "capture/public.py", "throttle"),
+    ("  body parse", "capture/api/submissions.py", "_posted_fields"),
     ("  submission_record", "capture/services/submissions.py", "submission_record"),
     ("    validation", "capture/validation.py", "clean_submission"),
     ("    spam checks", "capture/spam.py", "spam_reason"),
-    ("    lead upsert", "capture/services/upsert.py", "lead_upsert_from_submission"),
-    ("    submission and activity INSERTs (ORM save)", "django/db/models/base.py",
-     "save_base"),
-    ("    COMMIT", "django/db/backends/base/base.py", "commit"),
-    ("    queueing the follow-up task on commit", "celery/app/task.py", "delay"),
-    ("  response rendering", "rest_framework/response.py", "rendered_content"),
-    ("all SQL in the driver", "psycopg/cursor.py", "execute"),
+    ("    the one statement (lead, submission, activity, form check)",
+     "capture/services/submissions.py", "_accepted_insert"),
+    ("      its parameters, prepared by the model fields", "django/db/models/fields/__init__.py",
+     "get_db_prep_save"),
+    ("    handing the follow-up task to the sender thread", "capture/followups.py", "add"),
+    ("  response", "capture/api/submissions.py", "_json"),
+    ("all SQL in the driver (the database's health check included)", "psycopg/cursor.py",
+     "execute"),
 ]
 
 
