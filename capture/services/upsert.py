@@ -153,23 +153,16 @@ def upsert_statement(db, columns: list[str], *, source: str | None = None) -> st
     return _sql_cache[key]
 
 
-def lead_upsert_from_submission(
-    *,
-    email: str,
-    values: dict[str, Any],
-    attributes: dict[str, Any],
-    consent_text: str | None,
-    attribution: dict[str, str],
-    now: datetime,
-) -> UpsertResult:
-    """Insert the lead for ``email`` or update the existing one (see the module text).
-    ``values`` are clean Lead field values (capture.validation); ``consent_text`` is the
-    wording agreed to, or None when consent was not given."""
+def lead_upsert_from_submission(**submitted: Any) -> UpsertResult:
+    """Insert the lead for the submitted email or update the existing one (see the
+    module text). ``submitted``: lead_row's arguments: ``values`` are clean Lead field
+    values (capture.validation); ``consent_text`` is the wording agreed to, or None when
+    consent was not given."""
     # The connection itself, not django.db.connection: every attribute read through that
     # proxy is a thread-local lookup, and preparing the values reads dozens.
     db = connections[DEFAULT_DB_ALIAS]
-    row = lead_row(email=email, values=values, attributes=attributes,
-                   consent_text=consent_text, attribution=attribution, now=now)
+    now = submitted["now"]
+    row = lead_row(**submitted)
     fields = [f for f in Lead._meta.concrete_fields if not f.primary_key]
     columns = [f.column for f in fields]
     params = []
