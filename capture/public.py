@@ -66,6 +66,34 @@ def live_form_changed(form: Form) -> bool:
     return _live_stamp(form.key) != (form.pk, form.updated_at)
 
 
+def posted_to_live_form(key: str, handle):
+    """Handle a post to the form with this key: ``handle(form, unchecked=…, count=…)``
+    with the form as this process has it cached (``unchecked``: the submission's write
+    checks it, and FormChanged says it changed), and once more with the form as it is
+    now if it did (``count`` False: the post was counted against the rate limits
+    already). None for an unknown, draft or archived form."""
+    from capture.services.submissions import FormChanged  # it imports this module
+
+    form = live_form_unchecked(key)
+    if form is None:
+        return handle(live_form(key), unchecked=False, count=True)
+    try:
+        return handle(form, unchecked=True, count=True)
+    except FormChanged:
+        live_form_forget(key)
+        return handle(live_form(key), unchecked=False, count=False)
+
+
+def before_refusing(form: Form, *, unchecked: bool) -> None:
+    """Before refusing a post for what the form says (its origins, its fields): a form
+    taken unchecked from the cache must be the form as it is now (FormChanged if not,
+    which posted_to_live_form answers by handling the post again)."""
+    from capture.services.submissions import FormChanged
+
+    if unchecked and live_form_changed(form):
+        raise FormChanged(form.key)
+
+
 def _live_form_cached(key: str):
     with _live_forms_lock:
         cached = _live_forms.get(key)

@@ -23,7 +23,6 @@ from rest_framework.response import Response
 from capture import public
 from capture.models import Channel, Form, Submission
 from capture.services.submissions import (
-    FormChanged,
     IdempotencyConflict,
     SubmissionContext,
     submission_record,
@@ -217,24 +216,10 @@ class FormSubmissionView(ListAPIView):
         # The form as this process has it cached, unchecked: the submission's one
         # statement checks it is still live and unchanged. When it is not, nothing was
         # stored; the post is judged again, once, by the form as it is now.
-        form = public.live_form_unchecked(form_key)
-        if form is None:
-            return self._post(request, public.live_form(form_key), unchecked=False)
-        try:
-            return self._post(request, form, unchecked=True)
-        except FormChanged:
-            public.live_form_forget(form_key)
-            return self._post(request, public.live_form(form_key), unchecked=False,
-                              count=False)
+        return public.posted_to_live_form(
+            form_key, lambda form, **how: self._post(request, form, **how))
 
-    @staticmethod
-    def _refusing(form, unchecked: bool) -> None:
-        """Before refusing a post for what the form says (its origins, its fields): a
-        form taken unchecked from the cache must be the form as it is now."""
-        if unchecked and public.live_form_changed(form):
-            raise FormChanged(form.key)
-
-    def _post(self, request, form, *, unchecked: bool, count: bool = True):
+    def _post(self, request, form, *, unchecked: bool, count: bool):
         """``count``: count the post against the rate limits (not again when the form
         changed under it)."""
         if form is None:
@@ -244,7 +229,7 @@ class FormSubmissionView(ListAPIView):
             response["Access-Control-Allow-Origin"] = "*"
             return response
         if not public.origin_allowed(request, form):
-            self._refusing(form, unchecked)
+            public.before_refusing(form, unchecked=unchecked)
             return _json({"detail": "This origin may not post to this form."}, 403)
         if public.body_too_large(request):
             return self._cors(_json(
@@ -277,7 +262,7 @@ class FormSubmissionView(ListAPIView):
                 form_unchecked=unchecked,
             )
         except SubmissionInvalid as exc:
-            self._refusing(form, unchecked)
+            public.before_refusing(form, unchecked=unchecked)
             return self._cors(_errors(exc.errors), form)
         except IdempotencyConflict:
             return self._cors(_json(

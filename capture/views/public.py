@@ -174,14 +174,19 @@ def form_post(request, form_key: str):
     thank-you page (or the form's own redirect URL); invalid input shows the hosted
     form (or the landing page it came from) again with the errors and the visitor's
     values."""
-    form = public.live_form(form_key)
+    return public.posted_to_live_form(
+        form_key, lambda form, **how: _form_post(request, form, **how))
+
+
+def _form_post(request, form, *, unchecked: bool, count: bool):
     if form is None:
         raise Http404("No such form.")
     if not public.origin_allowed(request, form):
+        public.before_refusing(form, unchecked=unchecked)
         return _plain(403, "This website may not post to this form.")
     if public.body_too_large(request):
         return _plain(413, "The form post is too large.")
-    throttled = public.throttle(request, form)
+    throttled = public.throttle(request, form) if count else None
     if throttled:
         return _plain(429, "Too many submissions; please wait a moment and try again.",
                       throttled.retry_after)
@@ -202,9 +207,11 @@ def form_post(request, form_key: str):
     )
     try:
         outcome = submission_record(
-            form=form, fields=list(form.fields.all()), data=data, context=context
+            form=form, fields=list(form.fields.all()), data=data, context=context,
+            form_unchecked=unchecked,
         )
     except SubmissionInvalid as exc:
+        public.before_refusing(form, unchecked=unchecked)
         token = data.get(TOKEN_FIELD) if isinstance(data.get(TOKEN_FIELD), str) else None
         variant = _variant_of_token(token, form)
         kwargs = {"values": exc.values, "errors": exc.errors, "token": token or None}

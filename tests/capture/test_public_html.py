@@ -171,3 +171,43 @@ def test_the_hosted_page_passes_its_own_query_string_on(client, tagged):
     lead = Lead.objects.get()
     assert lead.attributes["utm_source"] == "newsletter"
     assert lead.first_utm_source == "newsletter"
+
+
+# --- A form another process changed (this one has it cached) ---------------------------------
+
+
+def _changed_by_another_process(form, **changes):
+    """What this process sees of a change another one made: the rows, and no signal."""
+    from django.utils import timezone
+
+    from capture.models import Form
+
+    Form.objects.filter(pk=form.pk).update(updated_at=timezone.now(), **changes)
+
+
+def test_a_form_another_process_unpublished_takes_no_html_post(client, form):
+    from capture.models import FormStatus
+
+    client.post(f"/f/{form.key}/", {"email": "ann@example.com"})  # now cached here
+    _changed_by_another_process(form, status=FormStatus.DRAFT)
+
+    response = client.post(f"/f/{form.key}/", {"email": "bob@example.com"})
+
+    assert response.status_code == 404
+    assert Submission.objects.count() == Lead.objects.count() == 1
+
+
+def test_a_field_another_process_added_comes_back_with_its_error(client, form):
+    from capture.models import FieldType, FormField
+
+    client.post(f"/f/{form.key}/", {"email": "ann@example.com"})  # now cached here
+    FormField.objects.bulk_create([FormField(  # bulk: no signal reaches this process
+        form=form, name="budget", type=FieldType.NUMBER, required=True, label="Budget",
+        position=99)])
+    _changed_by_another_process(form)
+
+    response = client.post(f"/f/{form.key}/", {"email": "bob@example.com"})
+
+    assert response.status_code == 400
+    assert 'name="budget"' in response.content.decode()
+    assert not Lead.objects.filter(email="bob@example.com").exists()
