@@ -127,6 +127,14 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
 else:
     _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=300)
     _db["CONN_HEALTH_CHECKS"] = True
+    # Server-side prepared statements for the statements that run on every submission
+    # (leadhub.db.preparing_cursor): parsing and planning the submission's one statement
+    # was more of Postgres' time than running it. Django leaves them off by default for
+    # connection poolers in transaction mode that do not keep them (PgBouncer before
+    # 1.21, or without max_prepared_statements): set DB_PREPARED_STATEMENTS=0 there.
+    # Only those statements are prepared; Django's own queries never are.
+    if env.bool("DB_PREPARED_STATEMENTS", default=True):
+        _db.setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 
 # A read replica of the same Postgres for the reads that may lag a little (the funnel
 # dashboard and the pipeline's reports): they go to "replica" when DATABASE_REPLICA_URL

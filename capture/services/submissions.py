@@ -54,6 +54,7 @@ from capture.validation import (
     clean_submission,
     storable_text,
 )
+from leadhub.db import preparing_cursor
 
 from .tracking import visitor_unsign
 from .upsert import lead_row, lead_upsert_from_submission, upsert_statement
@@ -494,7 +495,7 @@ def _accepted_insert(submission: Submission, lead: dict[str, Any], *, form: Form
     data = _form_submitted_data(form=form, submission=submission, new_lead=None,
                                 visitor=visitor)
     params.append(Activity._meta.get_field("data").get_db_prep_save(data, db))
-    with db.cursor() as cursor:
+    with preparing_cursor(db) as cursor:
         cursor.execute(_accepted_sql(db, lead_exprs, check_form), params)
         row = cursor.fetchone()
     if row is None:
