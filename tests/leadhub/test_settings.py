@@ -46,12 +46,13 @@ def test_it_accepts_a_real_key_with_debug_off_on_a_public_host():
     check_production_safety(secret_key=GOOD_KEY, debug=False, allowed_hosts=PUBLIC)
 
 
-def import_settings(tmp_path, **env: str) -> subprocess.CompletedProcess:
-    """Import leadhub.settings in a fresh interpreter with exactly this environment
-    (plus PATH/HOME), as gunicorn or manage.py would in production."""
+def import_settings(tmp_path, code: str = "import leadhub.settings",
+                    **env: str) -> subprocess.CompletedProcess:
+    """Import leadhub.settings (``code``) in a fresh interpreter with exactly this
+    environment (plus PATH/HOME), as gunicorn or manage.py would in production."""
     keep = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
     return subprocess.run(
-        [sys.executable, "-c", "import leadhub.settings"],
+        [sys.executable, "-c", code],
         cwd=BASE_DIR,
         env={**keep, "LEADHUB_VAR_DIR": str(tmp_path), **env},
         capture_output=True,
@@ -118,3 +119,17 @@ def test_a_malformed_domain_limit_does_not_start(tmp_path, value):
 
     assert result.returncode != 0
     assert "NURTURE_DOMAIN_HOURLY_LIMITS" in result.stderr
+
+
+@pytest.mark.parametrize(("value", "threshold"), [(None, "5"), ("1", "5"), ("0", "None")])
+def test_prepared_statements_on_postgres_follow_the_environment(tmp_path, value, threshold):
+    """On unless DB_PREPARED_STATEMENTS=0 (a pooler that does not keep them)."""
+    env = {"DATABASE_URL": "postgres://u@db.internal:5432/leadhub"}
+    if value is not None:
+        env["DB_PREPARED_STATEMENTS"] = value
+    result = import_settings(
+        tmp_path, "from leadhub.settings import DATABASES; "
+        "print(DATABASES['default'].get('OPTIONS', {}).get('prepare_threshold'))", **env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == threshold
