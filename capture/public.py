@@ -21,12 +21,12 @@ from leadhub.ratelimit import rate_limit_hit
 # Live forms with their fields, per process, keyed by form key. Loading a form and its
 # fields (two queries and a dozen model instances) was a third of a submission's CPU; a
 # cached form costs one indexed SELECT of (id, updated_at) instead, which also sees a form
-# unpublished, archived or deleted at once (or nothing, for the JSON API, whose write
-# makes that check in its own statement: live_form_unchecked). Every change of a form or
+# unpublished, archived or deleted at once (or nothing, for the public posts, whose write
+# makes that check in its own statement: posted_to_live_form). Every change of a form or
 # its fields goes through capture.services.forms, which saves the form and so moves
-# updated_at. Fields
-# written some other way (the shell) are reloaded after LIVE_FORM_CACHE_SECONDS at most,
-# and at once in the process that wrote them (the signal below).
+# updated_at. Fields written some other way (the shell) are reloaded after
+# LIVE_FORM_CACHE_SECONDS at most, and at once in the process that wrote them (the
+# signal below).
 LIVE_FORM_CACHE_SIZE = 512
 LIVE_FORM_CACHE_SECONDS = 60.0
 _live_forms: OrderedDict[str, tuple[tuple[int, object], float, Form]] = OrderedDict()
@@ -71,7 +71,7 @@ def posted_to_live_form(key: str, handle):
     with the form as this process has it cached (``unchecked``: the submission's write
     checks it, and FormChanged says it changed), and once more with the form as it is
     now if it did (``count`` False: the post was counted against the rate limits
-    already). None for an unknown, draft or archived form."""
+    already). ``handle`` gets None for an unknown, draft or archived form."""
     from capture.services.submissions import FormChanged  # it imports this module
 
     form = live_form_unchecked(key)

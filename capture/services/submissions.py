@@ -10,7 +10,8 @@ the broker: the outbox sweep re-queues activities whose task never ran.
 Statements for a good submission on Postgres: the idempotency lookup (only with a key)
 and one statement that upserts the lead and inserts the submission and the activity, and
 commits by itself (no BEGIN and COMMIT round trips). A caller that took the form from
-its per-process cache without checking it (``form_unchecked``, the JSON API) has that
+its per-process cache without checking it (``form_unchecked``: the public JSON and HTML
+posts, through capture.public.posted_to_live_form) has that
 statement check it too: nothing is written, and FormChanged raised, if the form was
 changed, unpublished or deleted since. Elsewhere (SQLite, spam) the upsert and the two
 inserts run in one transaction. With the form looked up by the caller, at most 6
@@ -386,8 +387,9 @@ def _form_submitted_data(*, form, submission, new_lead, visitor) -> dict[str, An
 # the submission does not set whose default is a constant is written as that literal:
 # parameters are a good part of the statement's cost (each prepared by its field, then
 # quoted by the driver), and this has 35 instead of 67. Elsewhere, the upsert and two
-# INSERTs. Built once per database vendor and shape of the lead's row.
-_insert_sql: dict[tuple, tuple[str, ...]] = {}
+# INSERTs. Built once per process and shape of the lead's row (Postgres), or per vendor.
+_accepted_sql_cache: dict[tuple[tuple[str, ...], bool], str] = {}
+_insert_sql: dict[str, tuple[str, str]] = {}
 _MISSING = object()
 
 
@@ -439,8 +441,8 @@ def _lead_values(row: dict[str, Any], now, db) -> tuple[tuple[str, ...], list[An
 
 
 def _accepted_sql(db, lead_exprs: tuple[str, ...], check_form: bool) -> str:
-    key = (db.vendor, lead_exprs, check_form)
-    if key not in _insert_sql:
+    key = (lead_exprs, check_form)
+    if key not in _accepted_sql_cache:
         q = db.ops.quote_name
         form_check, only_if = "", ""
         if check_form:
@@ -461,12 +463,12 @@ def _accepted_sql(db, lead_exprs: tuple[str, ...], check_form: bool) -> str:
             data="%s::jsonb || jsonb_build_object('submission', s.id, "
                  "'new_lead', l.created_at = n.t)",
         )
-        _insert_sql[key] = (
+        _accepted_sql_cache[key] = (
             f"WITH {form_check}n AS (SELECT %s::timestamptz AS t), l AS ({lead}), "  # noqa: S608
             f"s AS ({submission} RETURNING id), a AS ({activity} RETURNING id) "
-            "SELECT l.id, l.created_at = n.t, s.id, a.id FROM l, s, a, n",
+            "SELECT l.id, l.created_at = n.t, s.id, a.id FROM l, s, a, n"
         )
-    return _insert_sql[key][0]
+    return _accepted_sql_cache[key]
 
 
 def _accepted_insert(submission: Submission, lead: dict[str, Any], *, form: Form,
@@ -504,14 +506,12 @@ def _accepted_insert(submission: Submission, lead: dict[str, Any], *, form: Form
     return activity_id
 
 
-def _insert_statements(db) -> tuple[str, ...]:
+def _insert_statements(db) -> tuple[str, str]:
     """Not Postgres: the submission's INSERT and the activity's."""
-    key = (db.vendor,)
-    if key not in _insert_sql:
-        _insert_sql[key] = tuple(
-            _insert_select(db, model, None) for model in (Submission, Activity)
-        )
-    return _insert_sql[key]
+    if db.vendor not in _insert_sql:
+        _insert_sql[db.vendor] = (_insert_select(db, Submission, None),
+                                  _insert_select(db, Activity, None))
+    return _insert_sql[db.vendor]
 
 
 _model_columns: dict[type, list] = {}
